@@ -1,0 +1,1 @@
+//! Helpers shared by the benchmarks (filled in by the benchmark issue).

@@ -1,0 +1,361 @@
+//! Typed configuration: flags over environment over defaults, validated once; every
+//! problem is collected and reported together, each naming its flag and variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::HeaderName;
+use http::uri::{Authority, Scheme, Uri};
+
+pub mod cli;
+pub mod env;
+
+#[cfg(test)]
+mod tests;
+
+use cli::Cli;
+use env::{Env, Key};
+
+/// Where accepted values come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    File(PathBuf),
+    Env(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Everything the proxy needs, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub internal_listen: Option<SocketAddr>,
+    pub upstream_scheme: Scheme,
+    pub upstream_authority: Authority,
+    pub header: HeaderName,
+    pub secret_source: SourceSpec,
+    pub refresh_interval: Duration,
+    pub health_paths: Vec<String>,
+    pub admin_listen: SocketAddr,
+    pub idle_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_connections: usize,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_timeout: Duration,
+    pub upstream_pool_idle_timeout: Duration,
+    pub shutdown_grace: Duration,
+    /// `None`: JSON unless stdout is a terminal.
+    pub log_format: Option<LogFormat>,
+    pub log_filter: String,
+    pub worker_threads: Option<usize>,
+    pub check_config: bool,
+}
+
+/// One problem with one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: Key,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.key.flag, self.key.env, self.message)
+    }
+}
+
+/// Every problem found, in key order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for e in &self.0 {
+            writeln!(f, "configuration error: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Reads flags, then the environment, then defaults; collects every problem.
+struct Reader<'a> {
+    env: &'a dyn Env,
+    errors: Vec<ConfigError>,
+}
+
+impl Reader<'_> {
+    fn raw(&self, key: Key, flag: &Option<String>) -> Option<String> {
+        flag.clone().or_else(|| self.env.get(key.env))
+    }
+
+    /// Parses the flag or variable, or `default` when neither is set. On a problem, the
+    /// error is recorded and the default is returned so that checking can go on.
+    fn parse<T>(
+        &mut self,
+        key: Key,
+        flag: &Option<String>,
+        default: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> T {
+        if let Some(raw) = self.raw(key, flag) {
+            match parse(raw.trim()) {
+                Ok(v) => return v,
+                Err(message) => self.errors.push(ConfigError { key, message }),
+            }
+        }
+        parse(default).expect("defaults are valid")
+    }
+
+    fn error(&mut self, key: Key, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            key,
+            message: message.into(),
+        });
+    }
+}
+
+/// Builds the configuration from parsed flags and the environment.
+pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
+    let mut r = Reader {
+        env,
+        errors: Vec::new(),
+    };
+    let listen = r.parse(env::LISTEN, &cli.listen, "0.0.0.0:8000", parse_addr);
+    let internal_listen = r.parse(env::INTERNAL_LISTEN, &cli.internal_listen, "", |s| {
+        if s.is_empty() {
+            Ok(None)
+        } else {
+            parse_addr(s).map(Some)
+        }
+    });
+    let (upstream_scheme, upstream_authority) = r.parse(
+        env::UPSTREAM,
+        &cli.upstream,
+        "http://127.0.0.1:8080",
+        parse_upstream,
+    );
+    let header = r.parse(env::HEADER, &cli.header, "x-origin-verify", parse_header);
+    let secret_source = match r.raw(env::SECRET_SOURCE, &cli.secret_source) {
+        None => {
+            r.error(env::SECRET_SOURCE, "required: file:PATH or env:VAR");
+            None
+        }
+        Some(raw) => match parse_source(raw.trim()) {
+            Ok(spec) => Some(spec),
+            Err(message) => {
+                r.error(env::SECRET_SOURCE, message);
+                None
+            }
+        },
+    };
+    let refresh_interval = r.parse(
+        env::REFRESH_INTERVAL,
+        &cli.refresh_interval,
+        "30s",
+        positive,
+    );
+    let health_flag = (!cli.health_path.is_empty()).then(|| cli.health_path.join(","));
+    let health_paths = r.parse(
+        env::HEALTH_PATH,
+        &health_flag,
+        "/healthz",
+        parse_health_paths,
+    );
+    let admin_listen = r.parse(
+        env::ADMIN_LISTEN,
+        &cli.admin_listen,
+        "127.0.0.1:9901",
+        parse_addr,
+    );
+    let idle_timeout = r.parse(env::IDLE_TIMEOUT, &cli.idle_timeout, "75s", positive);
+    let header_read_timeout = r.parse(
+        env::HEADER_READ_TIMEOUT,
+        &cli.header_read_timeout,
+        "10s",
+        positive,
+    );
+    let max_header_bytes = r.parse(env::MAX_HEADER_BYTES, &cli.max_header_bytes, "65536", |s| {
+        let n = count(s)?;
+        if n < 1024 {
+            Err(format!("{n} is too small: at least 1024 bytes"))
+        } else {
+            Ok(n)
+        }
+    });
+    let max_connections = r.parse(env::MAX_CONNECTIONS, &cli.max_connections, "16384", count);
+    let upstream_connect_timeout = r.parse(
+        env::UPSTREAM_CONNECT_TIMEOUT,
+        &cli.upstream_connect_timeout,
+        "2s",
+        positive,
+    );
+    let upstream_timeout = r.parse(
+        env::UPSTREAM_TIMEOUT,
+        &cli.upstream_timeout,
+        "60s",
+        positive,
+    );
+    let upstream_pool_idle_timeout = r.parse(
+        env::UPSTREAM_POOL_IDLE_TIMEOUT,
+        &cli.upstream_pool_idle_timeout,
+        "4s",
+        positive,
+    );
+    let shutdown_grace = r.parse(env::SHUTDOWN_GRACE, &cli.shutdown_grace, "25s", duration);
+    let log_format = r.parse(env::LOG_FORMAT, &cli.log_format, "", |s| match s {
+        "" => Ok(None),
+        "json" => Ok(Some(LogFormat::Json)),
+        "text" => Ok(Some(LogFormat::Text)),
+        other => Err(format!("\"{other}\" is neither json nor text")),
+    });
+    let log_filter = env
+        .get(env::LOG.env)
+        .or_else(|| env.get("RUST_LOG"))
+        .unwrap_or_else(|| "info".to_owned());
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
+        r.error(env::LOG, format!("invalid log filter: {e}"));
+    }
+    let worker_threads = r.parse(env::WORKER_THREADS, &cli.worker_threads, "", |s| {
+        if s.is_empty() {
+            Ok(None)
+        } else {
+            count(s).map(Some)
+        }
+    });
+    let check_flag = cli.check_config.then(|| "true".to_owned());
+    let check_config = r.parse(env::CHECK_CONFIG, &check_flag, "false", parse_bool);
+
+    match (r.errors.is_empty(), secret_source) {
+        (true, Some(secret_source)) => Ok(Config {
+            listen,
+            internal_listen,
+            upstream_scheme,
+            upstream_authority,
+            header,
+            secret_source,
+            refresh_interval,
+            health_paths,
+            admin_listen,
+            idle_timeout,
+            header_read_timeout,
+            max_header_bytes,
+            max_connections,
+            upstream_connect_timeout,
+            upstream_timeout,
+            upstream_pool_idle_timeout,
+            shutdown_grace,
+            log_format,
+            log_filter,
+            worker_threads,
+            check_config,
+        }),
+        _ => Err(ConfigErrors(r.errors)),
+    }
+}
+
+/// The admin address alone, for `healthcheck` (which needs nothing else).
+pub fn admin_address(flag: &Option<String>, env: &dyn Env) -> Result<SocketAddr, ConfigErrors> {
+    let mut r = Reader {
+        env,
+        errors: Vec::new(),
+    };
+    let addr = r.parse(env::ADMIN_LISTEN, flag, "127.0.0.1:9901", parse_addr);
+    if r.errors.is_empty() {
+        Ok(addr)
+    } else {
+        Err(ConfigErrors(r.errors))
+    }
+}
+
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("\"{s}\" is not an IP:PORT socket address (e.g. 0.0.0.0:8000)"))
+}
+
+pub fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("\"{s}\" is not a duration such as 30s, 500ms or 2m: {e}"))
+}
+
+fn positive(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d.is_zero() {
+        Err("must be longer than zero".into())
+    } else {
+        Ok(d)
+    }
+}
+
+fn count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("\"{s}\" is not a whole number above zero")),
+    }
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(format!("\"{s}\" is not true or false")),
+    }
+}
+
+fn parse_header(s: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(s.as_bytes()).map_err(|_| format!("\"{s}\" is not a valid header name"))
+}
+
+fn parse_upstream(s: &str) -> Result<(Scheme, Authority), String> {
+    let uri: Uri = s
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a URL such as http://127.0.0.1:8080"))?;
+    if uri.scheme() != Some(&Scheme::HTTP) {
+        return Err(format!(
+            "\"{s}\": only http:// upstreams are supported (the app in the same task)"
+        ));
+    }
+    let Some(authority) = uri.authority().cloned() else {
+        return Err(format!("\"{s}\" has no host"));
+    };
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!(
+            "\"{s}\": a path or query is not supported; requests keep their own"
+        ));
+    }
+    Ok((Scheme::HTTP, authority))
+}
+
+fn parse_source(s: &str) -> Result<SourceSpec, String> {
+    match s.split_once(':') {
+        Some(("file", path)) if !path.is_empty() => Ok(SourceSpec::File(PathBuf::from(path))),
+        Some(("env", var)) if !var.is_empty() && !var.contains('=') => {
+            Ok(SourceSpec::Env(var.to_owned()))
+        }
+        Some(("secretsmanager", _)) => {
+            Err("secretsmanager: is not available in this version; use file:PATH or env:VAR".into())
+        }
+        _ => Err(format!("\"{s}\" is neither file:PATH nor env:VAR")),
+    }
+}
+
+fn parse_health_paths(s: &str) -> Result<Vec<String>, String> {
+    let mut paths = Vec::new();
+    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
+            return Err(format!(
+                "\"{p}\" is not an absolute path without query (e.g. /healthz)"
+            ));
+        }
+        paths.push(p.to_owned());
+    }
+    Ok(paths)
+}

@@ -1,0 +1,164 @@
+use std::collections::HashMap;
+
+use clap::Parser;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn cli(args: &[&str]) -> Cli {
+    Cli::try_parse_from(std::iter::once("edgeguard-proxy").chain(args.iter().copied())).unwrap()
+}
+
+#[test]
+fn defaults_apply_with_only_the_source_set() {
+    let c = load(
+        &cli(&[]),
+        &env(&[("EDGEGUARD_SECRET_SOURCE", "file:/run/s")]),
+    )
+    .unwrap();
+    assert_eq!(c.listen, "0.0.0.0:8000".parse().unwrap());
+    assert_eq!(c.internal_listen, None);
+    assert_eq!(c.upstream_authority.as_str(), "127.0.0.1:8080");
+    assert_eq!(c.header.as_str(), "x-origin-verify");
+    assert_eq!(c.secret_source, SourceSpec::File("/run/s".into()));
+    assert_eq!(c.refresh_interval, Duration::from_secs(30));
+    assert_eq!(c.health_paths, ["/healthz"]);
+    assert_eq!(c.admin_listen, "127.0.0.1:9901".parse().unwrap());
+    assert_eq!(c.idle_timeout, Duration::from_secs(75));
+    assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.max_header_bytes, 65536);
+    assert_eq!(c.shutdown_grace, Duration::from_secs(25));
+    assert_eq!(c.log_filter, "info");
+    assert!(!c.check_config);
+}
+
+#[test]
+fn every_flag_has_its_environment_variable() {
+    let e = env(&[
+        ("EDGEGUARD_LISTEN", "127.0.0.1:1"),
+        ("EDGEGUARD_INTERNAL_LISTEN", "127.0.0.1:2"),
+        ("EDGEGUARD_UPSTREAM", "http://localhost:3"),
+        ("EDGEGUARD_HEADER", "X-Edge-Secret"),
+        ("EDGEGUARD_SECRET_SOURCE", "env:ORIGIN_SECRET"),
+        ("EDGEGUARD_REFRESH_INTERVAL", "5s"),
+        ("EDGEGUARD_HEALTH_PATH", "/healthz, /ping"),
+        ("EDGEGUARD_ADMIN_LISTEN", "127.0.0.1:4"),
+        ("EDGEGUARD_IDLE_TIMEOUT", "2m"),
+        ("EDGEGUARD_HEADER_READ_TIMEOUT", "3s"),
+        ("EDGEGUARD_MAX_HEADER_BYTES", "8192"),
+        ("EDGEGUARD_MAX_CONNECTIONS", "10"),
+        ("EDGEGUARD_UPSTREAM_CONNECT_TIMEOUT", "100ms"),
+        ("EDGEGUARD_UPSTREAM_TIMEOUT", "9s"),
+        ("EDGEGUARD_UPSTREAM_POOL_IDLE_TIMEOUT", "1s"),
+        ("EDGEGUARD_SHUTDOWN_GRACE", "0s"),
+        ("EDGEGUARD_LOG_FORMAT", "text"),
+        ("EDGEGUARD_WORKER_THREADS", "1"),
+        ("EDGEGUARD_CHECK_CONFIG", "true"),
+        ("EDGEGUARD_LOG", "debug"),
+    ]);
+    let c = load(&cli(&[]), &e).unwrap();
+    assert_eq!(c.listen.port(), 1);
+    assert_eq!(c.internal_listen.unwrap().port(), 2);
+    assert_eq!(c.upstream_authority.as_str(), "localhost:3");
+    assert_eq!(c.header.as_str(), "x-edge-secret");
+    assert_eq!(c.secret_source, SourceSpec::Env("ORIGIN_SECRET".into()));
+    assert_eq!(c.refresh_interval, Duration::from_secs(5));
+    assert_eq!(c.health_paths, ["/healthz", "/ping"]);
+    assert_eq!(c.admin_listen.port(), 4);
+    assert_eq!(c.idle_timeout, Duration::from_secs(120));
+    assert_eq!(c.header_read_timeout, Duration::from_secs(3));
+    assert_eq!(c.max_header_bytes, 8192);
+    assert_eq!(c.max_connections, 10);
+    assert_eq!(c.upstream_connect_timeout, Duration::from_millis(100));
+    assert_eq!(c.upstream_timeout, Duration::from_secs(9));
+    assert_eq!(c.upstream_pool_idle_timeout, Duration::from_secs(1));
+    assert_eq!(c.shutdown_grace, Duration::ZERO);
+    assert_eq!(c.log_format, Some(LogFormat::Text));
+    assert_eq!(c.worker_threads, Some(1));
+    assert!(c.check_config);
+    assert_eq!(c.log_filter, "debug");
+    // Every documented key except the log filter was exercised above.
+    assert_eq!(e.len(), env::ALL.len());
+}
+
+#[test]
+fn flags_win_over_the_environment() {
+    let e = env(&[
+        ("EDGEGUARD_SECRET_SOURCE", "file:/a"),
+        ("EDGEGUARD_LISTEN", "127.0.0.1:1"),
+        ("EDGEGUARD_HEALTH_PATH", "/from-env"),
+    ]);
+    let c = load(
+        &cli(&[
+            "--listen",
+            "127.0.0.1:9",
+            "--health-path",
+            "/a",
+            "--health-path",
+            "/b",
+        ]),
+        &e,
+    )
+    .unwrap();
+    assert_eq!(c.listen.port(), 9);
+    assert_eq!(c.health_paths, ["/a", "/b"]);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_key() {
+    let e = env(&[
+        ("EDGEGUARD_LISTEN", "nowhere"),
+        ("EDGEGUARD_UPSTREAM", "https://app:8443/base"),
+        ("EDGEGUARD_IDLE_TIMEOUT", "forever"),
+        ("EDGEGUARD_HEALTH_PATH", "healthz"),
+        ("EDGEGUARD_LOG_FORMAT", "xml"),
+        ("EDGEGUARD_HEADER", "bad header"),
+    ]);
+    let errors = load(&cli(&["--max-connections", "0"]), &e).unwrap_err();
+    let keys: Vec<&str> = errors.0.iter().map(|e| e.key.env).collect();
+    assert_eq!(
+        keys,
+        [
+            "EDGEGUARD_LISTEN",
+            "EDGEGUARD_UPSTREAM",
+            "EDGEGUARD_HEADER",
+            "EDGEGUARD_SECRET_SOURCE",
+            "EDGEGUARD_HEALTH_PATH",
+            "EDGEGUARD_IDLE_TIMEOUT",
+            "EDGEGUARD_MAX_CONNECTIONS",
+            "EDGEGUARD_LOG_FORMAT",
+        ]
+    );
+    let text = errors.to_string();
+    assert!(text.contains("--listen (EDGEGUARD_LISTEN)"), "{text}");
+    assert!(text.contains("required"), "{text}");
+}
+
+#[test]
+fn secret_sources_are_checked() {
+    let bad = |spec: &str| load(&cli(&["--secret-source", spec]), &env(&[])).unwrap_err();
+    for spec in [
+        "",
+        "file:",
+        "env:",
+        "s3://bucket",
+        "secretsmanager:edgeguard/origin",
+    ] {
+        assert_eq!(bad(spec).0[0].key, env::SECRET_SOURCE, "{spec}");
+    }
+}
+
+#[test]
+fn an_invalid_log_filter_is_a_configuration_error() {
+    let e = env(&[
+        ("EDGEGUARD_SECRET_SOURCE", "env:X"),
+        ("EDGEGUARD_LOG", "=["),
+    ]);
+    assert_eq!(load(&cli(&[]), &e).unwrap_err().0[0].key, env::LOG);
+}

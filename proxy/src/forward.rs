@@ -1,0 +1,144 @@
+//! The upstream client (pooled keep-alive connections to the app) and hop-by-hop handling.
+
+use std::time::Duration;
+
+use http::header::{CONNECTION, HeaderName, TE, TRANSFER_ENCODING, UPGRADE};
+use http::uri::{Authority, Scheme};
+use http::{HeaderMap, Request, Response, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::metrics::UpstreamFailure;
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Settings of the upstream client.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub pool_idle_timeout: Duration,
+}
+
+/// The app container, reached over pooled HTTP/1.1 keep-alive connections.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    client: Client<HttpConnector, Incoming>,
+    scheme: Scheme,
+    authority: Authority,
+    timeout: Duration,
+}
+
+impl Upstream {
+    pub fn new(config: &UpstreamConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            // Shorter than common app keep-alive timeouts (Node 5 s), so the pool rarely
+            // reuses a connection the app is closing.
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .build(connector);
+        Self {
+            client,
+            scheme: config.scheme.clone(),
+            authority: config.authority.clone(),
+            timeout: config.timeout,
+        }
+    }
+
+    /// Sends `req` (already checked and stripped) to the upstream; returns its response
+    /// with hop-by-hop fields removed.
+    pub async fn send(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<Response<Incoming>, UpstreamFailure> {
+        let (mut parts, body) = req.into_parts();
+        let mut uri = parts.uri.into_parts();
+        uri.scheme = Some(self.scheme.clone());
+        uri.authority = Some(self.authority.clone());
+        if uri.path_and_query.is_none() {
+            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        parts.uri = Uri::from_parts(uri).map_err(|_| UpstreamFailure::Other)?;
+        parts.version = Version::HTTP_11;
+        let req = Request::from_parts(parts, body);
+
+        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Err(_) => Err(UpstreamFailure::Timeout),
+            Ok(Err(e)) if e.is_connect() => {
+                tracing::debug!(error = %e, "upstream connect failed");
+                Err(UpstreamFailure::Connect)
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "upstream request failed");
+                Err(UpstreamFailure::Other)
+            }
+            Ok(Ok(mut response)) => {
+                remove_hop_by_hop(response.headers_mut());
+                Ok(response)
+            }
+        }
+    }
+}
+
+/// Removes the fields that describe one connection, not the message (RFC 9110 §7.6.1):
+/// those named by `Connection`, then the fixed list.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(CONNECTION) {
+        // Collect first: the names borrow `headers`, which is then changed. The usual
+        // `keep-alive` / `close` name nothing else, and an empty Vec does not allocate.
+        let named: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|n| !n.eq_ignore_ascii_case("keep-alive") && !n.eq_ignore_ascii_case("close"))
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in [
+        CONNECTION,
+        KEEP_ALIVE,
+        PROXY_CONNECTION,
+        TE,
+        TRANSFER_ENCODING,
+        UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn hop_by_hop_fields_go_and_end_to_end_fields_stay() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONNECTION,
+            HeaderValue::from_static("keep-alive, x-trace-hop"),
+        );
+        h.insert("x-trace-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(TE, HeaderValue::from_static("trailers"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        remove_hop_by_hop(&mut h);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-forwarded-for", "x-forwarded-proto"]);
+    }
+}

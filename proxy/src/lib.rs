@@ -1,0 +1,23 @@
+//! edgeguard-proxy: a reverse-proxy sidecar that admits only requests carrying the edge's
+//! shared-secret header (see `../shared/DESIGN.md`).
+//!
+//! The binary (`main.rs`) only parses configuration and starts [`app::run`]; everything
+//! else lives here, one idea per module.
+
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod conn_clock;
+pub mod forward;
+pub mod gate;
+pub mod healthcheck;
+pub mod logging;
+pub mod metrics;
+pub mod secrets;
+pub mod serve;
+pub mod state;

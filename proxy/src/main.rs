@@ -1,0 +1,86 @@
+//! edgeguard-proxy: configuration → logging → runtime → serve until SIGTERM → drain.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use edgeguard_proxy::config::{self, cli::Cli, cli::Command, env::OsEnv};
+use edgeguard_proxy::{app, healthcheck, logging};
+
+/// EX_USAGE (sysexits.h): bad configuration.
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let env = OsEnv;
+
+    if let Some(Command::Healthcheck {
+        admin_listen,
+        timeout,
+    }) = &cli.command
+    {
+        let addr = match config::admin_address(admin_listen, &env) {
+            Ok(addr) => addr,
+            Err(errors) => return usage(&errors),
+        };
+        let timeout = match config::duration(timeout) {
+            Ok(t) => t,
+            Err(message) => {
+                eprintln!("configuration error: --timeout: {message}");
+                return ExitCode::from(EX_USAGE);
+            }
+        };
+        return match healthcheck::check(addr, timeout) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("not ready: {message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let config = match config::load(&cli, &env) {
+        Ok(config) => config,
+        Err(errors) => return usage(&errors),
+    };
+    if config.check_config {
+        println!("configuration ok");
+        return ExitCode::SUCCESS;
+    }
+
+    logging::init(&config);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = config.worker_threads {
+        runtime.worker_threads(n);
+    }
+    let runtime = match runtime.build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(app::run(config, &env)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, "edgeguard-proxy stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage(errors: &config::ConfigErrors) -> ExitCode {
+    eprint!("{errors}");
+    ExitCode::from(EX_USAGE)
+}

@@ -1,0 +1,445 @@
+//! Counters for `/metrics`, in the Prometheus text format.
+//!
+//! Hand-written on purpose: every update on the request path is one relaxed atomic add.
+//! `prometheus-client` takes a lock per histogram observation and per label-family
+//! lookup, which the hot path must not do. Labels are fixed enums, except the
+//! accepted-value labels, whose counters are created off the request path (when a set is
+//! loaded) and handed to the snapshot.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::auth::Rejection;
+
+/// Which listener a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Requires the header (public ALB's target group).
+    Enforcing,
+    /// Does not (internal ALB, split-horizon DNS).
+    Internal,
+}
+
+/// What the proxy did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The header matched an accepted value.
+    Accepted,
+    /// 403: the header was missing, repeated or wrong.
+    Rejected,
+    /// Forwarded without a check: a health path, or any request on the internal listener.
+    Bypass,
+    /// 503: no accepted set is loaded yet (fail closed).
+    Unavailable,
+}
+
+/// Why forwarding to the upstream failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// Could not connect (502).
+    Connect,
+    /// No response head within `--upstream-timeout` (504).
+    Timeout,
+    /// The connection broke or the response was malformed (502).
+    Other,
+}
+
+impl Listener {
+    const ALL: [Self; 2] = [Self::Enforcing, Self::Internal];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforcing => "enforcing",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl Outcome {
+    const ALL: [Self; 4] = [
+        Self::Accepted,
+        Self::Rejected,
+        Self::Bypass,
+        Self::Unavailable,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::Bypass => "bypass",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl UpstreamFailure {
+    const ALL: [Self; 3] = [Self::Connect, Self::Timeout, Self::Other];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Upper bounds (seconds) of the request-duration histogram buckets.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
+];
+
+/// A lock-free histogram: one atomic per bucket (not cumulative; summed when rendered).
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[i].fetch_add(1, Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros().min(u64::MAX as u128) as u64, Relaxed);
+    }
+}
+
+/// Every metric the proxy exports.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: [[AtomicU64; 4]; 2],
+    rejections: [AtomicU64; 3],
+    upstream_errors: [AtomicU64; 3],
+    durations: [Histogram; 2],
+    refresh_success: AtomicU64,
+    refresh_error: AtomicU64,
+    swaps: AtomicU64,
+    accepted_values: AtomicU64,
+    last_refresh_success: AtomicU64,
+    connections_open: [AtomicU64; 2],
+    connections_total: [AtomicU64; 2],
+    connection_timeouts: [AtomicU64; 2],
+    /// Matches per accepted-value label; read when rendering, written when a set loads.
+    matches: Mutex<BTreeMap<Arc<str>, Arc<AtomicU64>>>,
+}
+
+fn index<T: PartialEq + Copy>(all: &[T], item: T) -> usize {
+    all.iter().position(|x| *x == item).unwrap_or(0)
+}
+
+impl Metrics {
+    pub fn request(&self, listener: Listener, outcome: Outcome, elapsed: Duration) {
+        let l = index(&Listener::ALL, listener);
+        self.requests[l][index(&Outcome::ALL, outcome)].fetch_add(1, Relaxed);
+        self.durations[l].observe(elapsed);
+    }
+
+    pub fn rejection(&self, why: Rejection) {
+        self.rejections[index(&Rejection::ALL, why)].fetch_add(1, Relaxed);
+    }
+
+    pub fn upstream_error(&self, kind: UpstreamFailure) {
+        self.upstream_errors[index(&UpstreamFailure::ALL, kind)].fetch_add(1, Relaxed);
+    }
+
+    pub fn connection_opened(&self, listener: Listener) {
+        let l = index(&Listener::ALL, listener);
+        self.connections_open[l].fetch_add(1, Relaxed);
+        self.connections_total[l].fetch_add(1, Relaxed);
+    }
+
+    pub fn connection_closed(&self, listener: Listener) {
+        self.connections_open[index(&Listener::ALL, listener)].fetch_sub(1, Relaxed);
+    }
+
+    pub fn connection_timed_out(&self, listener: Listener) {
+        self.connection_timeouts[index(&Listener::ALL, listener)].fetch_add(1, Relaxed);
+    }
+
+    pub fn refresh_failed(&self) {
+        self.refresh_error.fetch_add(1, Relaxed);
+    }
+
+    /// A refresh that read the source; `swapped` when the accepted set changed.
+    pub fn refresh_succeeded(&self, accepted_values: usize, swapped: bool) {
+        self.refresh_success.fetch_add(1, Relaxed);
+        if swapped {
+            self.swaps.fetch_add(1, Relaxed);
+        }
+        self.accepted_values.store(accepted_values as u64, Relaxed);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.last_refresh_success.store(now.as_secs(), Relaxed);
+    }
+
+    /// The match counter for an accepted-value label; the same one on every call, so
+    /// counts carry over when a refresh swaps in a new set.
+    pub fn match_counter(&self, label: &str) -> Arc<AtomicU64> {
+        let mut map = self.matches.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(counter) = map.get(label) {
+            return counter.clone();
+        }
+        let counter = Arc::new(AtomicU64::new(0));
+        map.insert(label.into(), counter.clone());
+        counter
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let w = &mut out;
+        header(w, "edgeguard_build_info", "gauge", "Build information.");
+        let _ = writeln!(
+            w,
+            "edgeguard_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+
+        header(
+            w,
+            "edgeguard_requests_total",
+            "counter",
+            "Requests by listener and outcome.",
+        );
+        for (l, listener) in Listener::ALL.iter().enumerate() {
+            for (o, outcome) in Outcome::ALL.iter().enumerate() {
+                let _ = writeln!(
+                    w,
+                    "edgeguard_requests_total{{listener=\"{}\",outcome=\"{}\"}} {}",
+                    listener.as_str(),
+                    outcome.as_str(),
+                    self.requests[l][o].load(Relaxed)
+                );
+            }
+        }
+
+        header(
+            w,
+            "edgeguard_rejections_total",
+            "counter",
+            "Rejected requests (403) by reason.",
+        );
+        for (i, why) in Rejection::ALL.iter().enumerate() {
+            let _ = writeln!(
+                w,
+                "edgeguard_rejections_total{{reason=\"{}\"}} {}",
+                why.as_str(),
+                self.rejections[i].load(Relaxed)
+            );
+        }
+
+        header(
+            w,
+            "edgeguard_accepted_matches_total",
+            "counter",
+            "Accepted requests by the label of the value that matched (never the value).",
+        );
+        for (label, counter) in self
+            .matches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                w,
+                "edgeguard_accepted_matches_total{{accepted=\"{label}\"}} {}",
+                counter.load(Relaxed)
+            );
+        }
+
+        header(
+            w,
+            "edgeguard_request_duration_seconds",
+            "histogram",
+            "Time from request head to response head, by listener.",
+        );
+        for (l, listener) in Listener::ALL.iter().enumerate() {
+            let h = &self.durations[l];
+            let name = listener.as_str();
+            let mut cumulative = 0;
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                cumulative += h.buckets[i].load(Relaxed);
+                let _ = writeln!(
+                    w,
+                    "edgeguard_request_duration_seconds_bucket{{listener=\"{name}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            cumulative += h.buckets[BUCKETS.len()].load(Relaxed);
+            let _ = writeln!(
+                w,
+                "edgeguard_request_duration_seconds_bucket{{listener=\"{name}\",le=\"+Inf\"}} {cumulative}"
+            );
+            let _ = writeln!(
+                w,
+                "edgeguard_request_duration_seconds_sum{{listener=\"{name}\"}} {}",
+                h.sum_micros.load(Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                w,
+                "edgeguard_request_duration_seconds_count{{listener=\"{name}\"}} {cumulative}"
+            );
+        }
+
+        header(
+            w,
+            "edgeguard_upstream_errors_total",
+            "counter",
+            "Failures to forward, by kind.",
+        );
+        for (i, kind) in UpstreamFailure::ALL.iter().enumerate() {
+            let _ = writeln!(
+                w,
+                "edgeguard_upstream_errors_total{{kind=\"{}\"}} {}",
+                kind.as_str(),
+                self.upstream_errors[i].load(Relaxed)
+            );
+        }
+
+        header(
+            w,
+            "edgeguard_connections_open",
+            "gauge",
+            "Open client connections.",
+        );
+        per_listener(w, "edgeguard_connections_open", &self.connections_open);
+        header(
+            w,
+            "edgeguard_connections_total",
+            "counter",
+            "Accepted client connections.",
+        );
+        per_listener(w, "edgeguard_connections_total", &self.connections_total);
+        header(
+            w,
+            "edgeguard_connection_timeouts_total",
+            "counter",
+            "Connections closed by the idle or header-read timeout.",
+        );
+        per_listener(
+            w,
+            "edgeguard_connection_timeouts_total",
+            &self.connection_timeouts,
+        );
+
+        header(
+            w,
+            "edgeguard_secret_refresh_total",
+            "counter",
+            "Reads of the secret source.",
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_secret_refresh_total{{result=\"success\"}} {}",
+            self.refresh_success.load(Relaxed)
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_secret_refresh_total{{result=\"error\"}} {}",
+            self.refresh_error.load(Relaxed)
+        );
+        header(
+            w,
+            "edgeguard_secret_swaps_total",
+            "counter",
+            "Times a new accepted set was swapped in.",
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_secret_swaps_total {}",
+            self.swaps.load(Relaxed)
+        );
+        header(
+            w,
+            "edgeguard_accepted_values",
+            "gauge",
+            "Values in the accepted set (0: none loaded).",
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_accepted_values {}",
+            self.accepted_values.load(Relaxed)
+        );
+        header(
+            w,
+            "edgeguard_secret_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful read of the secret source (0: never).",
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_secret_last_success_timestamp_seconds {}",
+            self.last_refresh_success.load(Relaxed)
+        );
+        out
+    }
+}
+
+fn header(w: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(w, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn per_listener(w: &mut String, name: &str, values: &[AtomicU64; 2]) {
+    for (l, listener) in Listener::ALL.iter().enumerate() {
+        let _ = writeln!(
+            w,
+            "{name}{{listener=\"{}\"}} {}",
+            listener.as_str(),
+            values[l].load(Relaxed)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative_and_counts_every_observation() {
+        let m = Metrics::default();
+        m.request(
+            Listener::Enforcing,
+            Outcome::Accepted,
+            Duration::from_micros(300),
+        );
+        m.request(
+            Listener::Enforcing,
+            Outcome::Rejected,
+            Duration::from_millis(3),
+        );
+        m.request(
+            Listener::Enforcing,
+            Outcome::Accepted,
+            Duration::from_secs(100),
+        );
+        let text = m.render();
+        for line in [
+            "edgeguard_request_duration_seconds_bucket{listener=\"enforcing\",le=\"0.0005\"} 1",
+            "edgeguard_request_duration_seconds_bucket{listener=\"enforcing\",le=\"0.005\"} 2",
+            "edgeguard_request_duration_seconds_bucket{listener=\"enforcing\",le=\"60\"} 2",
+            "edgeguard_request_duration_seconds_bucket{listener=\"enforcing\",le=\"+Inf\"} 3",
+            "edgeguard_request_duration_seconds_count{listener=\"enforcing\"} 3",
+            "edgeguard_requests_total{listener=\"enforcing\",outcome=\"accepted\"} 2",
+            "edgeguard_requests_total{listener=\"enforcing\",outcome=\"rejected\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
+    }
+
+    #[test]
+    fn match_counters_survive_a_new_set() {
+        let m = Metrics::default();
+        m.match_counter("line1").fetch_add(2, Relaxed);
+        m.match_counter("line1").fetch_add(1, Relaxed);
+        assert!(
+            m.render()
+                .contains("edgeguard_accepted_matches_total{accepted=\"line1\"} 3")
+        );
+    }
+}

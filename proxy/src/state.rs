@@ -1,0 +1,38 @@
+//! State shared by the listeners, the refresher and the admin server.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwapOption;
+
+use crate::auth::AcceptedSet;
+use crate::metrics::Metrics;
+
+/// One snapshot of accepted values (swapped whole, never edited), metrics, and the two
+/// facts `/ready` needs besides the snapshot.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// `None` until a source has been read successfully: requests are then refused (503).
+    pub accepted: ArcSwapOption<AcceptedSet>,
+    pub metrics: Metrics,
+    bound: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl Shared {
+    pub fn set_bound(&self) {
+        self.bound.store(true, Ordering::Release);
+    }
+
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Ready: listeners bound, an accepted set loaded, not shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.bound.load(Ordering::Acquire) && !self.is_draining() && self.accepted.load().is_some()
+    }
+}

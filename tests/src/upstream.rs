@@ -1,0 +1,152 @@
+//! A real HTTP upstream on loopback that records what reached it.
+//!
+//! Routes: `/slow?ms=N` answers after N ms; `/upload` reads the whole body and answers
+//! with its length; `/download?bytes=N` streams N bytes; anything else answers 200 "ok".
+//! Every request's headers are recorded, so tests can prove what was (not) forwarded.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+/// One request as the upstream saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Upstream {
+    pub addr: Option<SocketAddr>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Upstream {
+    /// Starts serving on 127.0.0.1 (a free port) on the current runtime.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream = Self {
+            addr: Some(listener.local_addr().unwrap()),
+            seen: Arc::default(),
+        };
+        let seen = upstream.seen.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(req, seen.clone()));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+        upstream
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr.unwrap())
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Requests whose path (without query) is `path`.
+    pub fn seen_at(&self, path: &str) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.path_and_query.split('?').next() == Some(path))
+            .collect()
+    }
+}
+
+type Body = BoxBody<Bytes, std::io::Error>;
+
+fn full(text: impl Into<Bytes>) -> Body {
+    Full::new(text.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn query_number(req: &Request<Incoming>, key: &str) -> u64 {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+) -> Result<Response<Body>, Infallible> {
+    seen.lock().unwrap().push(Seen {
+        path_and_query: req
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers: req.headers().clone(),
+    });
+    let response = match req.uri().path() {
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(query_number(&req, "ms"))).await;
+            Response::new(full("slow done\n"))
+        }
+        "/upload" => {
+            let mut body = req.into_body();
+            let mut total: u64 = 0;
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(f) => total += f.data_ref().map_or(0, |d| d.len() as u64),
+                    Err(_) => break,
+                }
+            }
+            Response::new(full(format!("{total}")))
+        }
+        "/download" => Response::new(BodyExt::boxed(Download {
+            left: query_number(&req, "bytes"),
+            chunk: Bytes::from(vec![b'x'; 64 * 1024]),
+        })),
+        _ => Response::new(full("ok\n")),
+    };
+    Ok(response)
+}
+
+/// A body of `left` bytes, sent in 64 KiB frames.
+struct Download {
+    left: u64,
+    chunk: Bytes,
+}
+
+impl http_body::Body for Download {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.left.min(self.chunk.len() as u64) as usize;
+        self.left -= n as u64;
+        std::task::Poll::Ready(Some(Ok(Frame::data(self.chunk.slice(..n)))))
+    }
+}
