@@ -67,7 +67,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.key.flag, self.key.env, self.message)
+        if self.key.flag.is_empty() {
+            write!(f, "{}: {}", self.key.env, self.message)
+        } else {
+            write!(f, "{} ({}): {}", self.key.flag, self.key.env, self.message)
+        }
     }
 }
 

@@ -40,7 +40,8 @@ async fn a_new_file_is_swapped_in_without_restart_or_dropped_connection() {
 async fn an_unreadable_empty_or_invalid_file_keeps_the_last_good_set() {
     let f = Fixture::start(|b| b.arg("--refresh-interval", "200ms")).await;
     let errors = "edgeguard_secret_refresh_total{result=\"error\"}";
-    let breakages: [(&str, Box<dyn Fn()>); 3] = [
+    type Breakage<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let breakages: [Breakage<'_>; 3] = [
         (
             "deleted",
             Box::new(|| std::fs::remove_file(&f.file).unwrap()),

@@ -28,7 +28,8 @@ impl Env for HashMap<String, String> {
     }
 }
 
-/// A configuration key: its command-line flag and its environment variable.
+/// A configuration key: its command-line flag (empty if it has none) and its environment
+/// variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key {
     pub flag: &'static str,
@@ -83,5 +84,5 @@ keys! {
     /// Validate the configuration, report every problem, exit 0 or 64. [off]
     CHECK_CONFIG = "--check-config", "EDGEGUARD_CHECK_CONFIG";
     /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` is read when this is unset. [info]
-    LOG = "(none)", "EDGEGUARD_LOG";
+    LOG = "", "EDGEGUARD_LOG";
 }
