@@ -3,8 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -13,9 +17,11 @@ use crate::config::{Config, SourceSpec};
 use crate::forward::{Upstream, UpstreamConfig};
 use crate::gate::{Gate, GateConfig};
 use crate::metrics::Listener;
+use crate::secrets::secretsmanager::{self, SecretsManagerSource};
 use crate::secrets::{env::EnvSource, file::FileSource, refresher};
-use crate::serve::{self, BindError, ConnLimits};
+use crate::serve::{self, BindError, ConnLimits, ListenerCtx};
 use crate::state::Shared;
+use crate::tls::{self, CertStore, TlsError, TlsSpec};
 
 /// The ALB's default idle timeout: the proxy's must be longer.
 const ALB_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -26,6 +32,11 @@ pub enum RunError {
     Bind(#[from] BindError),
     #[error("cannot install the signal handlers: {0}")]
     Signals(#[source] std::io::Error),
+    /// A problem only found at start (exit 64, like any configuration error).
+    #[error("configuration error: {0}")]
+    Config(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// Runs the proxy until SIGTERM or SIGINT, then drains for at most the shutdown grace.
@@ -52,27 +63,7 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
         None => None,
     };
 
-    let refresh = shutdown.clone();
-    match &config.secret_source {
-        SourceSpec::File(path) => {
-            let source = FileSource::new(path.clone());
-            tokio::spawn(refresher::run(
-                source,
-                shared.clone(),
-                config.refresh_interval,
-                refresh,
-            ));
-        }
-        SourceSpec::Env(var) => {
-            let source = EnvSource::new(var, env);
-            tokio::spawn(refresher::run(
-                source,
-                shared.clone(),
-                config.refresh_interval,
-                refresh,
-            ));
-        }
-    }
+    spawn_refresher(&config, env, &shared, &shutdown).await?;
 
     let upstream = Upstream::new(&UpstreamConfig {
         scheme: config.upstream_scheme.clone(),
@@ -89,21 +80,31 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
         idle_timeout: config.idle_timeout,
         header_read_timeout: config.header_read_timeout,
         max_header_bytes: config.max_header_bytes,
+        tls_handshake_timeout: config.tls_handshake_timeout,
     });
     let slots = Arc::new(Semaphore::new(config.max_connections));
 
-    log_listening("admin", &admin);
+    log_listening("admin", &admin, false);
     tokio::spawn(crate::admin::serve(admin, shared.clone()));
-    let mut listeners = vec![(Listener::Enforcing, enforcing)];
-    listeners.extend(internal.map(|l| (Listener::Internal, l)));
+    let mut listeners = vec![(Listener::Enforcing, enforcing, config.tls.clone())];
+    if let Some(internal) = internal {
+        listeners.push((Listener::Internal, internal, config.internal_tls.clone()));
+    }
     let mut accept_loops = Vec::new();
-    for (kind, listener) in listeners {
-        log_listening(kind.as_str(), &listener);
-        let gate = Gate::new(kind, gate_config.clone(), shared.clone(), upstream.clone());
+    for (kind, listener, tls_spec) in listeners {
+        let tls = match &tls_spec {
+            Some(spec) => Some(acceptor(spec, &config, &shared, &shutdown)?),
+            None => None,
+        };
+        log_listening(kind.as_str(), &listener, tls.is_some());
+        let ctx = ListenerCtx {
+            gate: Gate::new(kind, gate_config.clone(), shared.clone(), upstream.clone()),
+            limits: limits.clone(),
+            tls,
+        };
         accept_loops.push(tokio::spawn(serve::serve(
             listener,
-            gate,
-            limits.clone(),
+            ctx,
             slots.clone(),
             shutdown.clone(),
             tracker.clone(),
@@ -133,9 +134,96 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
     Ok(())
 }
 
-fn log_listening(name: &str, listener: &tokio::net::TcpListener) {
+/// Starts the refresher for the configured source (the first read happens at once).
+async fn spawn_refresher(
+    config: &Config,
+    env: &dyn Env,
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+) -> Result<(), RunError> {
+    let (shared, interval, stop) = (shared.clone(), config.refresh_interval, shutdown.clone());
+    match &config.secret_source {
+        SourceSpec::File(path) => {
+            tokio::spawn(refresher::run(
+                FileSource::new(path.clone()),
+                shared,
+                interval,
+                stop,
+            ));
+        }
+        SourceSpec::Env(var) => {
+            tokio::spawn(refresher::run(
+                EnvSource::new(var, env),
+                shared,
+                interval,
+                stop,
+            ));
+        }
+        SourceSpec::SecretsManager(id) => {
+            let client = secrets_manager_client(id).await?;
+            let source = SecretsManagerSource::new(client, id, config.header.as_str());
+            tokio::spawn(refresher::run(source, shared, interval, stop));
+        }
+    }
+    Ok(())
+}
+
+/// A Secrets Manager client from the standard AWS chain (ECS task role, environment,
+/// profile; `AWS_ENDPOINT_URL*` overrides), with bounded call times.
+async fn secrets_manager_client(
+    secret_id: &str,
+) -> Result<aws_sdk_secretsmanager::Client, RunError> {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(15))
+        .build();
+    let mut sdk = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await;
+    if sdk.region().is_none() {
+        let Some(region) = secretsmanager::arn_region(secret_id) else {
+            return Err(RunError::Config(
+                "--secret-source (EDGEGUARD_SECRET_SOURCE): no AWS region: set AWS_REGION or give the secret's ARN".into(),
+            ));
+        };
+        sdk = sdk
+            .into_builder()
+            .region(aws_config::Region::new(region.to_owned()))
+            .build();
+    }
+    Ok(aws_sdk_secretsmanager::Client::new(&sdk))
+}
+
+/// The TLS acceptor of a listener; a certificate from files is reloaded when it changes.
+fn acceptor(
+    spec: &TlsSpec,
+    config: &Config,
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+) -> Result<TlsAcceptor, RunError> {
+    let store = match spec {
+        TlsSpec::SelfSigned => CertStore::new(tls::self_signed()?),
+        TlsSpec::Files { cert, key } => {
+            let store = CertStore::new(tls::load_pair(cert, key)?);
+            tokio::spawn(tls::reload(
+                store.clone(),
+                cert.clone(),
+                key.clone(),
+                config.refresh_interval,
+                shared.clone(),
+                shutdown.clone(),
+            ));
+            store
+        }
+    };
+    Ok(TlsAcceptor::from(store.server_config()))
+}
+
+fn log_listening(name: &str, listener: &TcpListener, tls: bool) {
     match listener.local_addr() {
-        Ok(addr) => tracing::info!(listener = name, addr = %addr, "listening"),
+        Ok(addr) => tracing::info!(listener = name, addr = %addr, tls, "listening"),
         Err(error) => tracing::warn!(listener = name, %error, "listening on an unknown address"),
     }
 }

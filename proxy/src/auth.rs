@@ -181,11 +181,12 @@ impl AcceptedSet {
 
     /// Compares `candidate` with every accepted value in constant time (no early exit).
     pub fn find(&self, candidate: &[u8]) -> Option<&AcceptedValue> {
-        // 0 = no match; i + 1 = values[i] matched.
+        // 0 = no match; i + 1 = values[i] matched. The first match wins (a value that
+        // carries two stages counts under the first: current before pending).
         let mut matched: u32 = 0;
         for (i, value) in self.values.iter().enumerate() {
-            let equal = value.secret.expose().ct_eq(candidate);
-            matched = u32::conditional_select(&matched, &(i as u32 + 1), equal);
+            let first = value.secret.expose().ct_eq(candidate) & matched.ct_eq(&0);
+            matched = u32::conditional_select(&matched, &(i as u32 + 1), first);
         }
         matched.checked_sub(1).map(|i| &self.values[i as usize])
     }

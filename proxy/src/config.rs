@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use http::HeaderName;
+
+use crate::tls::{self, TlsSpec};
 use http::uri::{Authority, Scheme, Uri};
 
 pub mod cli;
@@ -23,6 +25,8 @@ use env::{Env, Key};
 pub enum SourceSpec {
     File(PathBuf),
     Env(String),
+    /// A secret name or ARN.
+    SecretsManager(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +60,11 @@ pub struct Config {
     pub log_filter: String,
     pub worker_threads: Option<usize>,
     pub check_config: bool,
+    /// HTTPS on the enforcing listener.
+    pub tls: Option<TlsSpec>,
+    /// HTTPS on the internal listener.
+    pub internal_tls: Option<TlsSpec>,
+    pub tls_handshake_timeout: Duration,
 }
 
 /// One problem with one key.
@@ -150,7 +159,10 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
     let header = r.parse(env::HEADER, &cli.header, "x-origin-verify", parse_header);
     let secret_source = match r.raw(env::SECRET_SOURCE, &cli.secret_source) {
         None => {
-            r.error(env::SECRET_SOURCE, "required: file:PATH or env:VAR");
+            r.error(
+                env::SECRET_SOURCE,
+                "required: file:PATH, env:VAR or secretsmanager:ID",
+            );
             None
         }
         Some(raw) => match parse_source(raw.trim()) {
@@ -237,6 +249,34 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
     });
     let check_flag = cli.check_config.then(|| "true".to_owned());
     let check_config = r.parse(env::CHECK_CONFIG, &check_flag, "false", parse_bool);
+    let tls = tls_spec(
+        &mut r,
+        [env::TLS_CERT, env::TLS_KEY, env::TLS_SELF_SIGNED],
+        [&cli.tls_cert, &cli.tls_key],
+        cli.tls_self_signed,
+    );
+    let internal_tls = tls_spec(
+        &mut r,
+        [
+            env::INTERNAL_TLS_CERT,
+            env::INTERNAL_TLS_KEY,
+            env::INTERNAL_TLS_SELF_SIGNED,
+        ],
+        [&cli.internal_tls_cert, &cli.internal_tls_key],
+        cli.internal_tls_self_signed,
+    );
+    if internal_tls.is_some() && internal_listen.is_none() {
+        r.error(
+            env::INTERNAL_LISTEN,
+            "required when the internal listener has TLS settings",
+        );
+    }
+    let tls_handshake_timeout = r.parse(
+        env::TLS_HANDSHAKE_TIMEOUT,
+        &cli.tls_handshake_timeout,
+        "10s",
+        positive,
+    );
 
     match (r.errors.is_empty(), secret_source) {
         (true, Some(secret_source)) => Ok(Config {
@@ -261,6 +301,9 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
             log_filter,
             worker_threads,
             check_config,
+            tls,
+            internal_tls,
+            tls_handshake_timeout,
         }),
         _ => Err(ConfigErrors(r.errors)),
     }
@@ -344,10 +387,62 @@ fn parse_source(s: &str) -> Result<SourceSpec, String> {
         Some(("env", var)) if !var.is_empty() && !var.contains('=') => {
             Ok(SourceSpec::Env(var.to_owned()))
         }
-        Some(("secretsmanager", _)) => {
-            Err("secretsmanager: is not available in this version; use file:PATH or env:VAR".into())
+        Some(("secretsmanager", id)) if !id.is_empty() => {
+            Ok(SourceSpec::SecretsManager(id.to_owned()))
         }
-        _ => Err(format!("\"{s}\" is neither file:PATH nor env:VAR")),
+        _ => Err(format!(
+            "\"{s}\" is none of file:PATH, env:VAR, secretsmanager:ID"
+        )),
+    }
+}
+
+/// One listener's TLS settings: a PEM pair (loaded now, so that a bad pair is a
+/// configuration error), a self-signed certificate, or neither.
+fn tls_spec(
+    r: &mut Reader<'_>,
+    [cert_key, key_key, self_key]: [Key; 3],
+    [cert_flag, key_flag]: [&Option<String>; 2],
+    self_flag: bool,
+) -> Option<TlsSpec> {
+    let cert = r.raw(cert_key, cert_flag);
+    let key = r.raw(key_key, key_flag);
+    let self_signed = r.parse(
+        self_key,
+        &self_flag.then(|| "true".to_owned()),
+        "false",
+        parse_bool,
+    );
+    match (cert, key, self_signed) {
+        (None, None, false) => None,
+        (None, None, true) => Some(TlsSpec::SelfSigned),
+        (Some(_), Some(_), true) => {
+            r.error(
+                self_key,
+                format!(
+                    "give either {} and {}, or this, not both",
+                    cert_key.flag, key_key.flag
+                ),
+            );
+            None
+        }
+        (Some(cert), Some(key), false) => {
+            let (cert, key) = (PathBuf::from(cert), PathBuf::from(key));
+            match tls::load_pair(&cert, &key) {
+                Ok(_) => Some(TlsSpec::Files { cert, key }),
+                Err(e) => {
+                    r.error(cert_key, e.to_string());
+                    None
+                }
+            }
+        }
+        (Some(_), None, _) => {
+            r.error(key_key, format!("required with {}", cert_key.flag));
+            None
+        }
+        (None, Some(_), _) => {
+            r.error(cert_key, format!("required with {}", key_key.flag));
+            None
+        }
     }
 }
 

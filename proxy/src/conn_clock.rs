@@ -41,26 +41,34 @@ pub struct ConnClock {
     origin: Instant,
     busy: AtomicUsize,
     mark: AtomicU64,
+    /// HTTP/1 only: on HTTP/2, bytes arrive on an idle connection (PING, SETTINGS) without
+    /// starting a request, and a stream's head is bounded by the h2 layer.
+    head_phase: bool,
 }
 
 impl Default for ConnClock {
     fn default() -> Self {
-        Self {
-            origin: Instant::now(),
-            busy: AtomicUsize::new(0),
-            mark: AtomicU64::new(0),
-        }
+        Self::new(true)
     }
 }
 
 impl ConnClock {
+    pub fn new(head_phase: bool) -> Self {
+        Self {
+            origin: Instant::now(),
+            busy: AtomicUsize::new(0),
+            mark: AtomicU64::new(0),
+            head_phase,
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         self.origin.elapsed().as_millis() as u64 & !HEAD
     }
 
     /// Bytes arrived: if the connection was idle, a request head has begun.
     fn on_read(&self) {
-        if self.busy.load(Relaxed) == 0 && self.mark.load(Relaxed) & HEAD == 0 {
+        if self.head_phase && self.busy.load(Relaxed) == 0 && self.mark.load(Relaxed) & HEAD == 0 {
             self.mark.store(HEAD | self.now_ms(), Relaxed);
         }
     }
@@ -236,5 +244,15 @@ mod tests {
         let done = Instant::now();
         assert_eq!(watch(&clock, IDLE, HEAD_T).await, Expired::Idle);
         assert_eq!(done.elapsed(), IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn on_http2_bytes_while_idle_do_not_start_a_head_deadline() {
+        let clock = ConnClock::new(false);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        clock.on_read();
+        let start = Instant::now();
+        assert_eq!(watch(&clock, IDLE, HEAD_T).await, Expired::Idle);
+        assert_eq!(start.elapsed(), IDLE - Duration::from_secs(5));
     }
 }

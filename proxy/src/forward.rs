@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use http::header::{CONNECTION, HeaderName, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, HOST, HeaderName, HeaderValue, TE, TRANSFER_ENCODING, UPGRADE};
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, Request, Response, Uri, Version};
 use hyper::body::Incoming;
@@ -55,12 +55,20 @@ impl Upstream {
     }
 
     /// Sends `req` (already checked and stripped) to the upstream; returns its response
-    /// with hop-by-hop fields removed.
+    /// with hop-by-hop fields removed, except the `Upgrade` of a 101 when `upgrade`.
     pub async fn send(
         &self,
         req: Request<Incoming>,
+        upgrade: bool,
     ) -> Result<Response<Incoming>, UpstreamFailure> {
         let (mut parts, body) = req.into_parts();
+        if !parts.headers.contains_key(HOST) {
+            // HTTP/2 carries the host as `:authority`; the app (over HTTP/1.1) wants `Host`.
+            let authority = parts.uri.authority().map(|a| a.as_str());
+            if let Some(host) = authority.and_then(|a| HeaderValue::from_str(a).ok()) {
+                parts.headers.insert(HOST, host);
+            }
+        }
         let mut uri = parts.uri.into_parts();
         uri.scheme = Some(self.scheme.clone());
         uri.authority = Some(self.authority.clone());
@@ -82,7 +90,13 @@ impl Upstream {
                 Err(UpstreamFailure::Other)
             }
             Ok(Ok(mut response)) => {
+                let switching =
+                    upgrade && response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+                let protocol = response.headers().get(UPGRADE).cloned();
                 remove_hop_by_hop(response.headers_mut());
+                if let (true, Some(protocol)) = (switching, protocol) {
+                    crate::upgrade::restore(response.headers_mut(), protocol);
+                }
                 Ok(response)
             }
         }

@@ -18,6 +18,7 @@ use crate::conn_clock::BusyGuard;
 use crate::forward::{Upstream, remove_hop_by_hop};
 use crate::metrics::{Listener, Outcome, UpstreamFailure};
 use crate::state::Shared;
+use crate::upgrade::{self, Tunnel};
 
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
@@ -70,11 +71,13 @@ impl Gate {
     }
 
     /// Handles one request; `busy` keeps the connection's idle clock stopped until the
-    /// response body has been sent.
+    /// response body has been sent; `tunnels` (HTTP/1.1 only) receives an upgraded
+    /// exchange for the connection task to run.
     pub async fn handle(
         &self,
         mut req: Request<Incoming>,
         busy: BusyGuard,
+        tunnels: Option<upgrade::Slot>,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let start = Instant::now();
         let inner = &self.0;
@@ -92,15 +95,31 @@ impl Gate {
                 ),
             ),
             Decision::Forward(outcome) => {
+                let protocol = tunnels
+                    .as_ref()
+                    .and_then(|_| upgrade::requested(req.headers()));
+                let client_side = protocol.as_ref().map(|_| hyper::upgrade::on(&mut req));
                 // The app never sees the secret, whichever way the request came in.
                 let headers = req.headers_mut();
                 headers.remove(&inner.config.header);
                 remove_hop_by_hop(headers);
-                match inner.upstream.send(req).await {
-                    Ok(response) => (
-                        outcome,
-                        response.map(|b| ProxyBody::upstream(b, Some(busy))),
-                    ),
+                if let Some(protocol) = &protocol {
+                    upgrade::restore(headers, protocol.clone());
+                }
+                match inner.upstream.send(req, protocol.is_some()).await {
+                    Ok(mut response) => {
+                        if let (Some(client), Some(slot)) = (client_side, &tunnels) {
+                            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                                let upstream = hyper::upgrade::on(&mut response);
+                                *slot.lock().unwrap_or_else(|e| e.into_inner()) =
+                                    Some(Tunnel { client, upstream });
+                            }
+                        }
+                        (
+                            outcome,
+                            response.map(|b| ProxyBody::upstream(b, Some(busy))),
+                        )
+                    }
                     Err(failure) => {
                         inner.shared.metrics.upstream_error(failure);
                         (outcome, upstream_failure(failure, busy))

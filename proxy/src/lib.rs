@@ -20,4 +20,7 @@ pub mod logging;
 pub mod metrics;
 pub mod secrets;
 pub mod serve;
+pub mod sniff;
 pub mod state;
+pub mod tls;
+pub mod upgrade;

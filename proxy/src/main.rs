@@ -73,6 +73,11 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(app::run(config, &env)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error @ app::RunError::Config(_)) => {
+            tracing::error!(error = %error, "edgeguard-proxy stopped");
+            eprintln!("{error}");
+            ExitCode::from(EX_USAGE)
+        }
         Err(error) => {
             tracing::error!(error = %error, "edgeguard-proxy stopped");
             ExitCode::FAILURE

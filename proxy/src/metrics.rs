@@ -125,6 +125,8 @@ pub struct Metrics {
     connections_open: [AtomicU64; 2],
     connections_total: [AtomicU64; 2],
     connection_timeouts: [AtomicU64; 2],
+    tls_reload_success: AtomicU64,
+    tls_reload_error: AtomicU64,
     /// Matches per accepted-value label; read when rendering, written when a set loads.
     matches: Mutex<BTreeMap<Arc<str>, Arc<AtomicU64>>>,
 }
@@ -160,6 +162,15 @@ impl Metrics {
 
     pub fn connection_timed_out(&self, listener: Listener) {
         self.connection_timeouts[index(&Listener::ALL, listener)].fetch_add(1, Relaxed);
+    }
+
+    pub fn tls_reloaded(&self, ok: bool) {
+        let counter = if ok {
+            &self.tls_reload_success
+        } else {
+            &self.tls_reload_error
+        };
+        counter.fetch_add(1, Relaxed);
     }
 
     pub fn refresh_failed(&self) {

@@ -1,20 +1,28 @@
-//! Accept loop and per-connection serving, with graceful shutdown.
+//! Accept loop and per-connection serving: TLS, protocol choice (HTTP/1.1 or HTTP/2),
+//! the idle and header-read deadlines, upgrades, and graceful shutdown.
 
+use std::fmt::Display;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::conn_clock::{self, BusyGuard, ConnClock, Expired, TimedIo};
 use crate::gate::Gate;
+use crate::sniff::sniff;
+use crate::upgrade;
 
 /// Connection-level limits shared by the traffic listeners.
 #[derive(Debug, Clone)]
@@ -22,19 +30,37 @@ pub struct ConnLimits {
     pub idle_timeout: Duration,
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
+    pub tls_handshake_timeout: Duration,
+}
+
+/// What one listener serves with.
+#[derive(Clone)]
+pub struct ListenerCtx {
+    pub gate: Gate,
+    pub limits: Arc<ConnLimits>,
+    /// `Some` for HTTPS.
+    pub tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for ListenerCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenerCtx")
+            .field("listener", &self.gate.listener())
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 /// Serves `listener` until `shutdown`; each connection runs as a task of `tracker`, which
 /// the caller waits on to drain. `slots` bounds served connections across listeners.
 pub async fn serve(
     listener: TcpListener,
-    gate: Gate,
-    limits: Arc<ConnLimits>,
+    ctx: ListenerCtx,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let http = builder(&limits);
+    let ctx = Arc::new(ctx);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -59,81 +85,147 @@ pub async fn serve(
             _ = shutdown.cancelled() => return,
         };
         let _ = stream.set_nodelay(true);
-        let span = tracing::debug_span!("conn", listener = gate.listener().as_str(), %peer);
-        let conn = connection(
-            stream,
-            gate.clone(),
-            http.clone(),
-            limits.clone(),
-            shutdown.clone(),
-            permit,
-        );
-        tracker.spawn(conn.instrument(span));
+        let span = tracing::debug_span!("conn", listener = ctx.gate.listener().as_str(), %peer);
+        tracker.spawn(connection(stream, ctx.clone(), shutdown.clone(), permit).instrument(span));
     }
-}
-
-fn builder(limits: &ConnLimits) -> http1::Builder {
-    let mut http = http1::Builder::new();
-    http.keep_alive(true)
-        // Our own clock keeps the idle and header-read deadlines (see conn_clock).
-        .header_read_timeout(None)
-        .max_header_size(limits.max_header_bytes);
-    http
 }
 
 async fn connection(
     stream: TcpStream,
-    gate: Gate,
-    http: http1::Builder,
-    limits: Arc<ConnLimits>,
+    ctx: Arc<ListenerCtx>,
     shutdown: CancellationToken,
     _permit: OwnedSemaphorePermit,
 ) {
-    let metrics = &gate.shared().metrics;
-    metrics.connection_opened(gate.listener());
-    let clock = Arc::new(ConnClock::default());
-    let io = TokioIo::new(TimedIo::new(stream, clock.clone()));
+    let metrics = &ctx.gate.shared().metrics;
+    let listener = ctx.gate.listener();
+    metrics.connection_opened(listener);
+    let limits = &ctx.limits;
+    match &ctx.tls {
+        Some(acceptor) => {
+            let handshake =
+                tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream));
+            let tls = tokio::select! {
+                done = handshake => done,
+                _ = shutdown.cancelled() => Ok(Err(std::io::ErrorKind::Interrupted.into())),
+            };
+            match tls {
+                Ok(Ok(tls)) => {
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                    serve_io(tls, h2, &ctx, &shutdown).await;
+                }
+                Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                Err(_) => {
+                    metrics.connection_timed_out(listener);
+                    tracing::debug!("TLS handshake timed out");
+                }
+            }
+        }
+        None => {
+            // Bounded like any wait for a first byte: by the idle timeout.
+            let sniffed = tokio::select! {
+                s = tokio::time::timeout(limits.idle_timeout, sniff(stream)) => s,
+                _ = shutdown.cancelled() => Ok(Err(std::io::ErrorKind::Interrupted.into())),
+            };
+            match sniffed {
+                Ok(Ok((io, h2))) => serve_io(io, h2, &ctx, &shutdown).await,
+                Ok(Err(error)) => tracing::debug!(%error, "connection failed before a request"),
+                Err(_) => metrics.connection_timed_out(listener),
+            }
+        }
+    }
+    metrics.connection_closed(listener);
+}
+
+/// Serves one connection with HTTP/2 or HTTP/1.1 (with upgrades) until it ends, a
+/// deadline passes, or shutdown completes its graceful close.
+async fn serve_io<I>(io: I, h2: bool, ctx: &ListenerCtx, shutdown: &CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let clock = Arc::new(ConnClock::new(!h2));
+    let slot: Option<upgrade::Slot> = (!h2).then(upgrade::Slot::default);
+    let io = TokioIo::new(TimedIo::new(io, clock.clone()));
     let service = {
-        let clock = clock.clone();
-        let gate = gate.clone();
+        let (clock, gate, slot) = (clock.clone(), ctx.gate.clone(), slot.clone());
         service_fn(move |req| {
             let busy = BusyGuard::new(&clock);
-            let gate = gate.clone();
-            async move { gate.handle(req, busy).await }
+            let (gate, slot) = (gate.clone(), slot.clone());
+            async move { gate.handle(req, busy, slot).await }
         })
     };
-    let conn = http.serve_connection(io, service);
-    tokio::pin!(conn);
-    let watchdog = conn_clock::watch(&clock, limits.idle_timeout, limits.header_read_timeout);
-    tokio::pin!(watchdog);
+    let limits = &ctx.limits;
+    let ended = if h2 {
+        let mut http = http2::Builder::new(TokioExecutor::new());
+        http.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+        let conn = http.serve_connection(io, service);
+        drive(conn, |c| c.graceful_shutdown(), &clock, ctx, shutdown).await
+    } else {
+        let mut http = http1::Builder::new();
+        http.keep_alive(true)
+            // Our own clock keeps the idle and header-read deadlines (see conn_clock).
+            .header_read_timeout(None)
+            .max_header_size(limits.max_header_bytes);
+        let conn = http.serve_connection(io, service).with_upgrades();
+        drive(conn, |c| c.graceful_shutdown(), &clock, ctx, shutdown).await
+    };
+    // An upgraded HTTP/1.1 connection ends its HTTP part here; its tunnel runs on in
+    // this task, so that it keeps its connection slot and the drain waits for it.
+    let tunnel = slot.and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).take());
+    if let (true, Some(tunnel)) = (ended, tunnel) {
+        match upgrade::run(tunnel).await {
+            Ok((up, down)) => tracing::debug!(up, down, "upgraded connection closed"),
+            Err(error) => tracing::debug!(%error, "upgraded connection failed"),
+        }
+    }
+}
 
+/// Polls `conn` against the connection's deadlines and the shutdown signal. True when the
+/// connection ended by itself (closed or upgraded), false when a deadline closed it.
+async fn drive<C, E>(
+    conn: C,
+    graceful: fn(Pin<&mut C>),
+    clock: &ConnClock,
+    ctx: &ListenerCtx,
+    shutdown: &CancellationToken,
+) -> bool
+where
+    C: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    tokio::pin!(conn);
+    let limits = &ctx.limits;
+    let watchdog = conn_clock::watch(clock, limits.idle_timeout, limits.header_read_timeout);
+    tokio::pin!(watchdog);
     let expired = tokio::select! {
         result = conn.as_mut() => { log_end(result); None }
         expired = &mut watchdog => Some(expired),
         _ = shutdown.cancelled() => {
-            // Finish the request in progress (its response says `Connection: close`),
-            // close at once if idle.
-            conn.as_mut().graceful_shutdown();
+            // Finish the requests in progress (HTTP/1.1: `Connection: close` on the
+            // response; HTTP/2: GOAWAY), close at once if idle.
+            graceful(conn.as_mut());
             tokio::select! {
                 result = conn.as_mut() => { log_end(result); None }
                 expired = &mut watchdog => Some(expired),
             }
         }
     };
-    if let Some(expired) = expired {
-        metrics.connection_timed_out(gate.listener());
-        tracing::debug!(
-            reason = match expired {
-                Expired::Idle => "idle timeout",
-                Expired::HeaderRead => "header read timeout",
-            },
-            "closing connection"
-        );
-    }
-    metrics.connection_closed(gate.listener());
+    let Some(expired) = expired else { return true };
+    ctx.gate
+        .shared()
+        .metrics
+        .connection_timed_out(ctx.gate.listener());
+    tracing::debug!(
+        reason = match expired {
+            Expired::Idle => "idle timeout",
+            Expired::HeaderRead => "header read timeout",
+        },
+        "closing connection"
+    );
+    false
 }
 
-fn log_end(result: Result<(), hyper::Error>) {
+fn log_end<E: Display>(result: Result<(), E>) {
     if let Err(error) = result {
         tracing::debug!(%error, "connection ended with an error");
     }

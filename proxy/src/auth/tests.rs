@@ -116,3 +116,20 @@ fn match_counter_counts_by_label() {
     }
     assert_eq!(counter.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn a_value_listed_twice_counts_under_its_first_label() {
+    let values = [("current", A), ("pending", A), ("previous", B)]
+        .iter()
+        .map(|(l, v)| {
+            AcceptedValue::new(
+                (*l).into(),
+                Secret::new(v.as_bytes()).unwrap(),
+                Arc::default(),
+            )
+        })
+        .collect();
+    let s = AcceptedSet::new(values).unwrap();
+    assert_eq!(s.find(A.as_bytes()).unwrap().label(), "current");
+    assert_eq!(s.find(B.as_bytes()).unwrap().label(), "previous");
+}

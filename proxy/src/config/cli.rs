@@ -24,10 +24,10 @@ pub struct Cli {
     /// Header injected by the edge [default: x-origin-verify]
     #[arg(long, value_name = "NAME")]
     pub header: Option<String>,
-    /// Accepted values: file:PATH (one per line, # comments) or env:VAR (comma or newline separated) [required]
+    /// Accepted values: file:PATH (one per line, # comments), env:VAR (comma or newline separated) or secretsmanager:ID (secret name or ARN) [required]
     #[arg(long, value_name = "SPEC")]
     pub secret_source: Option<String>,
-    /// How often the source is read again [default: 30s]
+    /// How often the source and TLS certificate files are read again [default: 30s]
     #[arg(long, value_name = "DUR")]
     pub refresh_interval: Option<String>,
     /// Exact path forwarded without the header check; repeatable [default: /healthz]
@@ -66,6 +66,27 @@ pub struct Cli {
     /// Tokio worker threads [default: one per available CPU]
     #[arg(long, value_name = "N")]
     pub worker_threads: Option<String>,
+    /// PEM certificate chain for HTTPS on the enforcing listener (reloaded when it changes)
+    #[arg(long, value_name = "PATH")]
+    pub tls_cert: Option<String>,
+    /// PEM private key for --tls-cert
+    #[arg(long, value_name = "PATH")]
+    pub tls_key: Option<String>,
+    /// HTTPS on the enforcing listener with a self-signed certificate generated at start
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    /// PEM certificate chain for HTTPS on the internal listener
+    #[arg(long, value_name = "PATH")]
+    pub internal_tls_cert: Option<String>,
+    /// PEM private key for --internal-tls-cert
+    #[arg(long, value_name = "PATH")]
+    pub internal_tls_key: Option<String>,
+    /// HTTPS on the internal listener with a self-signed certificate generated at start
+    #[arg(long)]
+    pub internal_tls_self_signed: bool,
+    /// Time allowed for a TLS handshake [default: 10s]
+    #[arg(long, value_name = "DUR")]
+    pub tls_handshake_timeout: Option<String>,
     /// Validate the configuration, report every problem at once, exit 0 or 64
     #[arg(long)]
     pub check_config: bool,

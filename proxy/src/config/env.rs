@@ -53,9 +53,9 @@ keys! {
     UPSTREAM = "--upstream", "EDGEGUARD_UPSTREAM";
     /// The header the edge injects. [x-origin-verify]
     HEADER = "--header", "EDGEGUARD_HEADER";
-    /// `file:PATH` or `env:VAR`. [required]
+    /// `file:PATH`, `env:VAR` or `secretsmanager:ID` (name or ARN). [required]
     SECRET_SOURCE = "--secret-source", "EDGEGUARD_SECRET_SOURCE";
-    /// How often the source is read again. [30s]
+    /// How often the source (and any TLS certificate file) is read again. [30s]
     REFRESH_INTERVAL = "--refresh-interval", "EDGEGUARD_REFRESH_INTERVAL";
     /// Paths forwarded without the header check; the variable is comma-separated. [/healthz]
     HEALTH_PATH = "--health-path", "EDGEGUARD_HEALTH_PATH";
@@ -83,6 +83,20 @@ keys! {
     WORKER_THREADS = "--worker-threads", "EDGEGUARD_WORKER_THREADS";
     /// Validate the configuration, report every problem, exit 0 or 64. [off]
     CHECK_CONFIG = "--check-config", "EDGEGUARD_CHECK_CONFIG";
+    /// PEM certificate (chain) of the enforcing listener: HTTPS from the ALB. [none]
+    TLS_CERT = "--tls-cert", "EDGEGUARD_TLS_CERT";
+    /// PEM private key for `--tls-cert`. [none]
+    TLS_KEY = "--tls-key", "EDGEGUARD_TLS_KEY";
+    /// Serve the enforcing listener with a self-signed certificate made at start. [off]
+    TLS_SELF_SIGNED = "--tls-self-signed", "EDGEGUARD_TLS_SELF_SIGNED";
+    /// PEM certificate of the internal listener. [none]
+    INTERNAL_TLS_CERT = "--internal-tls-cert", "EDGEGUARD_INTERNAL_TLS_CERT";
+    /// PEM private key for `--internal-tls-cert`. [none]
+    INTERNAL_TLS_KEY = "--internal-tls-key", "EDGEGUARD_INTERNAL_TLS_KEY";
+    /// Serve the internal listener with a self-signed certificate made at start. [off]
+    INTERNAL_TLS_SELF_SIGNED = "--internal-tls-self-signed", "EDGEGUARD_INTERNAL_TLS_SELF_SIGNED";
+    /// Time allowed for a TLS handshake. [10s]
+    TLS_HANDSHAKE_TIMEOUT = "--tls-handshake-timeout", "EDGEGUARD_TLS_HANDSHAKE_TIMEOUT";
     /// Log filter (tracing `EnvFilter` syntax); `RUST_LOG` is read when this is unset. [info]
     LOG = "", "EDGEGUARD_LOG";
 }

@@ -61,6 +61,13 @@ fn every_flag_has_its_environment_variable() {
         ("EDGEGUARD_WORKER_THREADS", "1"),
         ("EDGEGUARD_CHECK_CONFIG", "true"),
         ("EDGEGUARD_LOG", "debug"),
+        ("EDGEGUARD_TLS_SELF_SIGNED", "true"),
+        ("EDGEGUARD_INTERNAL_TLS_SELF_SIGNED", "1"),
+        ("EDGEGUARD_TLS_HANDSHAKE_TIMEOUT", "4s"),
+        ("EDGEGUARD_TLS_CERT", ""),
+        ("EDGEGUARD_TLS_KEY", ""),
+        ("EDGEGUARD_INTERNAL_TLS_CERT", ""),
+        ("EDGEGUARD_INTERNAL_TLS_KEY", ""),
     ]);
     let c = load(&cli(&[]), &e).unwrap();
     assert_eq!(c.listen.port(), 1);
@@ -83,7 +90,10 @@ fn every_flag_has_its_environment_variable() {
     assert_eq!(c.worker_threads, Some(1));
     assert!(c.check_config);
     assert_eq!(c.log_filter, "debug");
-    // Every documented key except the log filter was exercised above.
+    assert_eq!(c.tls, Some(crate::tls::TlsSpec::SelfSigned));
+    assert_eq!(c.internal_tls, Some(crate::tls::TlsSpec::SelfSigned));
+    assert_eq!(c.tls_handshake_timeout, Duration::from_secs(4));
+    // Every documented key was named above (the PEM paths are tested below).
     assert_eq!(e.len(), env::ALL.len());
 }
 
@@ -148,7 +158,7 @@ fn secret_sources_are_checked() {
         "file:",
         "env:",
         "s3://bucket",
-        "secretsmanager:edgeguard/origin",
+        "secretsmanager:",
     ] {
         assert_eq!(bad(spec).0[0].key, env::SECRET_SOURCE, "{spec}");
     }
@@ -161,4 +171,73 @@ fn an_invalid_log_filter_is_a_configuration_error() {
         ("EDGEGUARD_LOG", "=["),
     ]);
     assert_eq!(load(&cli(&[]), &e).unwrap_err().0[0].key, env::LOG);
+}
+
+#[test]
+fn secrets_manager_takes_a_name_or_an_arn() {
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:edgeguard/origin-AbCdEf";
+    for id in ["edgeguard/origin", arn] {
+        let c = load(
+            &cli(&["--secret-source", &format!("secretsmanager:{id}")]),
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(c.secret_source, SourceSpec::SecretsManager(id.into()));
+    }
+}
+
+#[test]
+fn tls_settings_are_checked_per_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let wrong_key = dir.path().join("wrong.pem");
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    std::fs::write(&wrong_key, other.signing_key.serialize_pem()).unwrap();
+    let (cert, key, wrong_key) = (
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        wrong_key.to_str().unwrap(),
+    );
+    let base = ["--secret-source", "env:X"];
+    let with = |extra: &[&str]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        load(&cli(&args), &env(&[]))
+    };
+    let ok = with(&["--tls-cert", cert, "--tls-key", key]).unwrap();
+    assert_eq!(
+        ok.tls,
+        Some(crate::tls::TlsSpec::Files {
+            cert: cert.into(),
+            key: key.into()
+        })
+    );
+    let keys = |extra: &[&str]| -> Vec<&'static str> {
+        with(extra)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(|e| e.key.env)
+            .collect()
+    };
+    assert_eq!(
+        keys(&["--tls-cert", cert, "--tls-key", wrong_key]),
+        ["EDGEGUARD_TLS_CERT"]
+    );
+    assert_eq!(keys(&["--tls-cert", cert]), ["EDGEGUARD_TLS_KEY"]);
+    assert_eq!(
+        keys(&["--tls-cert", "/nonexistent", "--tls-key", key]),
+        ["EDGEGUARD_TLS_CERT"]
+    );
+    assert_eq!(
+        keys(&["--tls-cert", cert, "--tls-key", key, "--tls-self-signed"]),
+        ["EDGEGUARD_TLS_SELF_SIGNED"]
+    );
+    assert_eq!(
+        keys(&["--internal-tls-self-signed"]),
+        ["EDGEGUARD_INTERNAL_LISTEN"]
+    );
 }

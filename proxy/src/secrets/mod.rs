@@ -3,17 +3,20 @@
 //! A [`Source`] returns the complete list of accepted values each time it is read; the
 //! [`refresher`] compares it with the snapshot in force and swaps only on a change. A
 //! source that fails keeps the snapshot in force (a failed refresh loses nothing).
-//! Secrets Manager will be one more `Source` (stage-labelled, cached per version id).
+//! Secrets Manager (`secretsmanager`) labels values by stage and caches them per version.
 
 use std::future::Future;
 use std::path::PathBuf;
 
 use crate::auth::{InvalidValue, Secret};
+use document::DocumentProblem;
 
+pub mod document;
 pub mod env;
 pub mod file;
 pub mod parse;
 pub mod refresher;
+pub mod secretsmanager;
 
 /// An accepted value and its label: where it came from, never what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +47,19 @@ pub enum SourceError {
     MissingVar { var: String },
     #[error("{origin} holds no accepted value")]
     Empty { origin: String },
+    #[error("{origin}: {operation} failed: {message}")]
+    Aws {
+        origin: String,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("{origin}, version {version}: {problem}")]
+    Version {
+        origin: String,
+        version: String,
+        #[source]
+        problem: DocumentProblem,
+    },
     #[error("{origin}, {position}: {problem}")]
     Invalid {
         origin: String,

@@ -1,0 +1,183 @@
+//! `secretsmanager:ID`: the accepted set follows the secret's version stages.
+//!
+//! Each read: `DescribeSecret` for `VersionIdsToStages`, then `GetSecretValue` only for
+//! version ids not fetched before (a version's value never changes). The set is
+//! {AWSCURRENT, AWSPENDING if present, AWSPREVIOUS if present}, labelled `current`,
+//! `pending`, `previous`: the proxies accept a pending value as soon as it exists, which is
+//! what lets the rotation switch injectors without a rejected request.
+//!
+//! API calls per read: 1 DescribeSecret, plus 1 GetSecretValue per new version (3 per
+//! rotation). See the README for the cost of a fleet.
+
+use std::collections::HashMap;
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+
+use super::document::{self, DocumentProblem};
+use super::{Labeled, Source, SourceError};
+use crate::auth::Secret;
+
+/// The stages accepted, in order of preference when a value carries two of them.
+const STAGES: [(&str, &str); 3] = [
+    ("AWSCURRENT", "current"),
+    ("AWSPENDING", "pending"),
+    ("AWSPREVIOUS", "previous"),
+];
+
+/// A fetched version: its value, or why it cannot be used (reported once, when fetched).
+#[derive(Debug)]
+enum Fetched {
+    Value(Secret),
+    Unusable,
+}
+
+#[derive(Debug)]
+pub struct SecretsManagerSource {
+    client: Client,
+    secret_id: String,
+    header: String,
+    description: String,
+    /// By version id; only the versions in the set are kept.
+    cache: HashMap<String, Fetched>,
+}
+
+impl SecretsManagerSource {
+    /// `header` is the header the proxy enforces: a document for another one is refused.
+    pub fn new(client: Client, secret_id: &str, header: &str) -> Self {
+        Self {
+            client,
+            secret_id: secret_id.to_owned(),
+            header: header.to_owned(),
+            description: format!("secretsmanager:{secret_id}"),
+            cache: HashMap::new(),
+        }
+    }
+
+    fn aws_error<E: std::error::Error>(&self, operation: &'static str, e: E) -> SourceError {
+        SourceError::Aws {
+            origin: self.description.clone(),
+            operation,
+            message: DisplayErrorContext(e).to_string(),
+        }
+    }
+
+    async fn fetch(&self, version_id: &str) -> Result<Fetched, SourceError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| self.aws_error("GetSecretValue", e))?;
+        let parsed = match out.secret_string() {
+            Some(text) => document::parse(text, &self.header),
+            None => Err(DocumentProblem::NoString),
+        };
+        match parsed {
+            Ok(secret) => Ok(Fetched::Value(secret)),
+            // A document for another header is a configuration error: refuse the read
+            // (the set in force stays) rather than skip it quietly.
+            Err(problem @ DocumentProblem::OtherHeader { .. }) => Err(SourceError::Version {
+                origin: self.description.clone(),
+                version: version_id.to_owned(),
+                problem,
+            }),
+            Err(problem) => {
+                tracing::warn!(
+                    source = %self.description,
+                    version = version_id,
+                    %problem,
+                    "skipping a secret version that cannot be used"
+                );
+                Ok(Fetched::Unusable)
+            }
+        }
+    }
+}
+
+impl Source for SecretsManagerSource {
+    fn describe(&self) -> &str {
+        &self.description
+    }
+
+    async fn load(&mut self) -> Result<Vec<Labeled>, SourceError> {
+        let described = self
+            .client
+            .describe_secret()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| self.aws_error("DescribeSecret", e))?;
+        if described.deleted_date().is_some() {
+            return Err(SourceError::Aws {
+                origin: self.description.clone(),
+                operation: "DescribeSecret",
+                message: "the secret is scheduled for deletion".into(),
+            });
+        }
+        let stages = described
+            .version_ids_to_stages()
+            .cloned()
+            .unwrap_or_default();
+        let wanted: Vec<(&str, &String)> = STAGES
+            .iter()
+            .filter_map(|(stage, label)| {
+                let (version, _) = stages.iter().find(|(_, s)| s.iter().any(|x| x == stage))?;
+                Some((*label, version))
+            })
+            .collect();
+        for (_, version) in &wanted {
+            if !self.cache.contains_key(*version) {
+                let fetched = self.fetch(version).await?;
+                self.cache.insert((*version).clone(), fetched);
+            }
+        }
+        self.cache
+            .retain(|id, _| wanted.iter().any(|(_, v)| *v == id));
+        let values: Vec<Labeled> = wanted
+            .iter()
+            .filter_map(|(label, version)| match self.cache.get(*version) {
+                Some(Fetched::Value(secret)) => Some(Labeled {
+                    label: (*label).to_owned(),
+                    secret: secret.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if values.is_empty() {
+            return Err(SourceError::Empty {
+                origin: format!(
+                    "{} (no AWSCURRENT, AWSPENDING or AWSPREVIOUS version with a usable value)",
+                    self.description
+                ),
+            });
+        }
+        Ok(values)
+    }
+}
+
+/// The region named by a Secrets Manager ARN (`arn:aws:secretsmanager:REGION:…`), used
+/// when the environment names none.
+pub fn arn_region(secret_id: &str) -> Option<&str> {
+    let mut parts = secret_id.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("arn"), Some(_), Some("secretsmanager"), Some(region)) if !region.is_empty() => {
+            Some(region)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_region_comes_from_an_arn() {
+        let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:edgeguard/origin-AbCdEf";
+        assert_eq!(arn_region(arn), Some("eu-west-1"));
+        assert_eq!(arn_region("edgeguard/origin"), None);
+    }
+}
