@@ -341,6 +341,22 @@ impl Metrics {
 
         header(
             w,
+            "edgeguard_tls_reload_total",
+            "counter",
+            "Certificate reloads from disk, by result.",
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_tls_reload_total{{result=\"success\"}} {}",
+            self.tls_reload_success.load(Relaxed)
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_tls_reload_total{{result=\"error\"}} {}",
+            self.tls_reload_error.load(Relaxed)
+        );
+        header(
+            w,
             "edgeguard_secret_refresh_total",
             "counter",
             "Reads of the secret source.",
@@ -452,5 +468,31 @@ mod tests {
             m.render()
                 .contains("edgeguard_accepted_matches_total{accepted=\"line1\"} 3")
         );
+    }
+
+    #[test]
+    fn every_documented_family_is_rendered() {
+        let text = Metrics::default().render();
+        for family in [
+            "edgeguard_build_info",
+            "edgeguard_requests_total",
+            "edgeguard_rejections_total",
+            "edgeguard_accepted_matches_total",
+            "edgeguard_request_duration_seconds",
+            "edgeguard_upstream_errors_total",
+            "edgeguard_connections_open",
+            "edgeguard_connections_total",
+            "edgeguard_connection_timeouts_total",
+            "edgeguard_tls_reload_total",
+            "edgeguard_secret_refresh_total",
+            "edgeguard_secret_swaps_total",
+            "edgeguard_accepted_values",
+            "edgeguard_secret_last_success_timestamp_seconds",
+        ] {
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "{family} not rendered"
+            );
+        }
     }
 }

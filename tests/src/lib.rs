@@ -6,7 +6,9 @@
 
 pub mod client;
 pub mod fixture;
+pub mod moto;
 pub mod proxy;
+pub mod tls;
 pub mod upstream;
 
 use std::time::{Duration, Instant};

@@ -74,6 +74,13 @@ impl Builder {
         self
     }
 
+    pub fn envs(mut self, pairs: &[(&str, String)]) -> Self {
+        for (k, v) in pairs {
+            self = self.env(k, v);
+        }
+        self
+    }
+
     pub fn internal(mut self) -> Self {
         self.internal = true;
         self.arg("--internal-listen", "127.0.0.1:0")

@@ -104,6 +104,7 @@ async fn handle(
         headers: req.headers().clone(),
     });
     let response = match req.uri().path() {
+        "/ws" => return Ok(echo_upgrade(req)),
         "/slow" => {
             tokio::time::sleep(Duration::from_millis(query_number(&req, "ms"))).await;
             Response::new(full("slow done\n"))
@@ -126,6 +127,31 @@ async fn handle(
         _ => Response::new(full("ok\n")),
     };
     Ok(response)
+}
+
+/// Answers an upgrade with 101 and then echoes every byte back (the WebSocket handshake
+/// without the framing: enough to prove the proxy's tunnel).
+fn echo_upgrade(mut req: Request<Incoming>) -> Response<Body> {
+    if req.headers().get("upgrade").is_none() {
+        return Response::builder()
+            .status(400)
+            .body(full("upgrade required\n"))
+            .unwrap();
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let (mut read, mut write) = tokio::io::split(TokioIo::new(upgraded));
+            let _ = tokio::io::copy(&mut read, &mut write).await;
+        }
+    });
+    Response::builder()
+        .status(101)
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        .body(full(""))
+        .unwrap()
 }
 
 /// A body of `left` bytes, sent in 64 KiB frames.

@@ -26,6 +26,15 @@ async fn values_never_appear_in_trace_logs_errors_or_metrics() {
     );
     let joined = format!("junk, {}", f.a);
     assert_eq!(client::get(addr, "/", &[(H, &joined)]).await.status, 403);
+    // HTTP/2 (h2c) frames at trace level.
+    let h2 = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let statuses = edgeguard_tests::tls::h2_gets(
+        h2,
+        &[("/", vec![(H, f.a.as_str())]), ("/", vec![(H, candidate)])],
+    )
+    .await
+    .unwrap();
+    assert_eq!(statuses, [200, 403]);
     let big = format!(
         "GET / HTTP/1.1\r\nHost: x\r\n{H}: {}\r\nx-big: {}\r\n\r\n",
         f.a,

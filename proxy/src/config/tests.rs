@@ -153,13 +153,7 @@ fn every_problem_is_reported_at_once_with_its_key() {
 #[test]
 fn secret_sources_are_checked() {
     let bad = |spec: &str| load(&cli(&["--secret-source", spec]), &env(&[])).unwrap_err();
-    for spec in [
-        "",
-        "file:",
-        "env:",
-        "s3://bucket",
-        "secretsmanager:",
-    ] {
+    for spec in ["", "file:", "env:", "s3://bucket", "secretsmanager:"] {
         assert_eq!(bad(spec).0[0].key, env::SECRET_SOURCE, "{spec}");
     }
 }
