@@ -16,6 +16,7 @@ pub mod conn_clock;
 pub mod forward;
 pub mod gate;
 pub mod healthcheck;
+mod io_wrap;
 pub mod logging;
 pub mod metrics;
 pub mod secrets;

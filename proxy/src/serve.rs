@@ -121,15 +121,17 @@ async fn connection(
             }
         }
         None => {
-            // Bounded like any wait for a first byte: by the idle timeout.
+            // The first byte is an idle wait; the rest of an h2 preface, a request head.
             let sniffed = tokio::select! {
-                s = tokio::time::timeout(limits.idle_timeout, sniff(stream)) => s,
-                _ = shutdown.cancelled() => Ok(Err(std::io::ErrorKind::Interrupted.into())),
+                s = sniff(stream, limits.idle_timeout, limits.header_read_timeout) => s,
+                _ = shutdown.cancelled() => Err(std::io::ErrorKind::Interrupted.into()),
             };
             match sniffed {
-                Ok(Ok((io, h2))) => serve_io(io, h2, &ctx, &shutdown).await,
-                Ok(Err(error)) => tracing::debug!(%error, "connection failed before a request"),
-                Err(_) => metrics.connection_timed_out(listener),
+                Ok((io, h2)) => serve_io(io, h2, &ctx, &shutdown).await,
+                Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                    metrics.connection_timed_out(listener)
+                }
+                Err(error) => tracing::debug!(%error, "connection failed before a request"),
             }
         }
     }

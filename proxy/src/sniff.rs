@@ -4,20 +4,29 @@
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 /// The client connection preface of RFC 9113 §3.4.
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Reads until the bytes differ from the HTTP/2 preface (HTTP/1.1: usually the first byte)
 /// or complete it. Returns the connection with those bytes to be read again, and whether
-/// it is HTTP/2.
-pub async fn sniff<T: AsyncRead + Unpin>(mut io: T) -> io::Result<(Prefixed<T>, bool)> {
+/// it is HTTP/2. The first byte may take `first_byte` (an idle connection), the rest of a
+/// preface `rest` (like any request head); `TimedOut` beyond.
+pub async fn sniff<T: AsyncRead + Unpin>(
+    mut io: T,
+    first_byte: Duration,
+    rest: Duration,
+) -> io::Result<(Prefixed<T>, bool)> {
     let mut buf = [0u8; 24];
     let mut n = 0;
     let h2 = loop {
-        let read = io.read(&mut buf[n..]).await?;
+        let limit = if n == 0 { first_byte } else { rest };
+        let read = tokio::time::timeout(limit, io.read(&mut buf[n..]))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
         n += read;
         if read == 0 || buf[..n] != PREFACE[..n] {
             break false;
@@ -63,38 +72,16 @@ impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+crate::io_wrap::forward_writes!(Prefixed);
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const T: Duration = Duration::from_secs(5);
+
     async fn sniffed(input: &[u8]) -> (bool, Vec<u8>) {
-        let (prefixed, h2) = sniff(input).await.unwrap();
+        let (prefixed, h2) = sniff(input, T, T).await.unwrap();
         let mut all = Vec::new();
         let mut prefixed = prefixed;
         prefixed.read_to_end(&mut all).await.unwrap();
@@ -121,5 +108,19 @@ mod tests {
     async fn an_early_close_is_not_an_error() {
         assert_eq!(sniffed(b"PRI").await, (false, b"PRI".to_vec()));
         assert_eq!(sniffed(b"").await, (false, Vec::new()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_preface_sent_slowly_times_out_at_the_head_limit() {
+        let (client, server) = tokio::io::duplex(64);
+        let mut client = client;
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"PRI * HTTP")
+            .await
+            .unwrap();
+        let start = tokio::time::Instant::now();
+        let result = sniff(server, Duration::from_secs(75), Duration::from_secs(10)).await;
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        drop(client);
     }
 }

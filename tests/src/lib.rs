@@ -11,6 +11,9 @@ pub mod proxy;
 pub mod tls;
 pub mod upstream;
 
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Polls `check` every 20 ms until it returns `Some`, for at most `limit`.
@@ -38,4 +41,34 @@ pub fn secret_like(tag: char) -> String {
     s.push_str("-0123456789_abcdefghijklmnopqrstu");
     assert_eq!(s.len(), 43);
     s
+}
+
+/// Collects a child's stdout and stderr, line by line, from background threads.
+pub fn capture_output(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stdout = child
+        .stdout
+        .take()
+        .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>);
+    let stderr = child
+        .stderr
+        .take()
+        .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>);
+    for pipe in [stdout, stderr].into_iter().flatten() {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+    }
+    lines
+}
+
+/// A loopback address where nothing listens (a port that was just free).
+pub fn closed_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }

@@ -53,27 +53,7 @@ impl Moto {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start moto");
-        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
+        let lines = crate::capture_output(&mut child);
         let mut moto = Self { child, port: 0 };
         let port = poll(Duration::from_secs(60), "moto to listen", || {
             if let Ok(Some(status)) = moto.child.try_wait() {

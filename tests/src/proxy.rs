@@ -104,27 +104,7 @@ impl Builder {
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         let mut child = command.spawn().expect("start edgeguard-proxy");
-        let lines: Arc<Mutex<Vec<String>>> = Arc::default();
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
+        let lines = crate::capture_output(&mut child);
         let mut proxy = Proxy {
             child,
             lines,

@@ -89,10 +89,7 @@ async fn healthcheck_exits_zero_only_when_ready() {
     assert!(out.contains("503"), "{out}");
 
     // Nothing listening: 1.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = edgeguard_tests::closed_port();
     let (code, _) = run_to_exit(&["healthcheck", "--admin-listen", &closed.to_string()], &[]);
     assert_eq!(code, 1);
 }

@@ -181,10 +181,7 @@ async fn the_internal_listener_needs_no_header_and_still_strips_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_upstream_is_502_and_a_slow_one_504() {
     // A port that was just free: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = edgeguard_tests::closed_port();
     let f = Fixture::start(|b| {
         b.arg("--upstream", &format!("http://{closed}"))
             .arg("--upstream-connect-timeout", "500ms")
@@ -269,10 +266,7 @@ async fn a_large_upload_streams_through_with_flat_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_requests_are_counted_even_with_no_upstream() {
     // The proxy answers 403 itself: the upstream is not even running.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = edgeguard_tests::closed_port();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("s");
     std::fs::write(&file, "only-value-123456789\n").unwrap();
