@@ -1,6 +1,5 @@
 //! The real `edgeguard-proxy` binary as a child process.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
