@@ -1,4 +1,18 @@
-//! edgeguard-sync: the rotation engine (see `../shared/DESIGN.md`, "Rotation").
+//! edgeguard-sync: rotates the edge's shared secret with a dual-accept window, so that no
+//! valid request is ever rejected (`../shared/DESIGN.md`, "Rotation").
 //!
-//! Empty for now: the rotation steps, their AWS targets, the CLI and the rotation
-//! Lambda are built in their own issues on top of this crate.
+//! The steps live in [`rotation`] and act only through the traits of [`store`] and
+//! [`targets`]; the CLI and the rotation Lambda are thin shells over them.
+
+#![forbid(unsafe_code)]
+#![warn(missing_debug_implementations, rust_2018_idioms)]
+
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod probe;
+pub mod rotation;
+pub mod status;
+pub mod store;
+pub mod targets;
+pub mod value;

@@ -10,6 +10,7 @@ pub mod moto;
 pub mod proxy;
 pub mod tls;
 pub mod upstream;
+pub mod world;
 
 use std::io::{BufRead, BufReader};
 use std::process::Child;

@@ -99,6 +99,21 @@ impl Moto {
         aws_sdk_secretsmanager::Client::from_conf(config)
     }
 
+    /// An SDK configuration for the test's own clients of any service, with no retries.
+    pub fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(
+                aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(Credentials::new(
+                    "testing", "testing", None, None, "tests",
+                )),
+            )
+            .endpoint_url(self.endpoint())
+            .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+            .build()
+    }
+
     /// The environment that points a process's AWS SDK at this emulator: static test
     /// credentials, one attempt per call (failures show fast), no instance metadata.
     pub fn sdk_env(&self) -> Vec<(&'static str, String)> {

@@ -1,0 +1,212 @@
+//! edgeguard-sync: status, plan, rotate, prune, rollback, and the steps one by one.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use edgeguard_sync::config::Config;
+use edgeguard_sync::rotation::{Progress, Rotation};
+use edgeguard_sync::{aws, status};
+
+/// EX_USAGE: bad configuration or arguments.
+const EX_USAGE: u8 = 64;
+/// `status`: the invariant does not hold.
+const EX_DRIFT: u8 = 2;
+
+/// Rotates the edge's shared-secret header across Secrets Manager, WAF, API Gateway and
+/// CloudFront, so that no valid request is ever rejected.
+#[derive(Debug, Parser)]
+#[command(name = "edgeguard-sync", version)]
+struct Cli {
+    /// The configuration file (TOML)
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Versions, what each target holds (by stage), and drift; exit 2 on drift
+    Status {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// What `rotate` would change, changing nothing
+    Plan,
+    /// create → set → test → finish, then the window and prune; resumes a half-done rotation
+    Rotate {
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
+        /// Stop after finish; run `prune` after the window
+        #[arg(long)]
+        skip_prune: bool,
+    },
+    /// Narrow acceptors to the current value and detach AWSPREVIOUS
+    Prune {
+        /// Do not wait for the dual-accept window (still refuses while an injector sends another value)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Injectors back to AWSCURRENT, acceptors narrowed, AWSPENDING detached
+    Rollback,
+    /// One rotation step, as the rotation Lambda calls them
+    Step {
+        step: StepName,
+        /// The ClientRequestToken (version id) of the rotation
+        #[arg(long)]
+        token: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StepName {
+    Create,
+    Set,
+    Test,
+    Finish,
+}
+
+/// Prints a line per step and target on stderr; a countdown during waits on a terminal.
+struct Lines;
+
+impl Progress for Lines {
+    fn step(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    fn waiting(&self, what: &str, total: Duration) {
+        eprintln!("waiting {} for {what}", humantime::format_duration(total));
+        if std::io::stderr().is_terminal() {
+            tokio::spawn(async move {
+                let mut left = total.as_secs();
+                while left > 0 {
+                    eprint!("\r  {left:>5}s left ");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    left -= 1;
+                }
+                eprint!("\r                \r");
+            });
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let filter = std::env::var("EDGEGUARD_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let Some(path) = &cli.config else {
+        eprintln!("configuration error: --config PATH is required");
+        return ExitCode::from(EX_USAGE);
+    };
+    let config = match Config::from_file(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("configuration error: {e}");
+            }
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    if let Command::Rotate { yes: false, .. } = cli.command {
+        if !std::io::stdin().is_terminal() {
+            eprintln!("rotate changes live targets: pass --yes when not on a terminal");
+            return ExitCode::from(EX_USAGE);
+        }
+        eprint!(
+            "Rotate {} across {} WAF rule(s), {} API(s), {} distribution(s)? [y/N] ",
+            config.secret_id,
+            config.waf.len(),
+            config.rest_api.len() + config.http_api.len(),
+            config.cloudfront.len()
+        );
+        let mut answer = String::new();
+        if std::io::stdin().read_line(&mut answer).is_err()
+            || !answer.trim().eq_ignore_ascii_case("y")
+        {
+            eprintln!("not rotated");
+            return ExitCode::FAILURE;
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli.command, config))
+}
+
+async fn run(command: Command, config: Config) -> ExitCode {
+    let sdk = aws::sdk_config().await;
+    let rotation: Rotation = aws::rotation(&sdk, &config, Box::new(Lines));
+    let result = match command {
+        Command::Status { json } => {
+            return match status::status(&rotation).await {
+                Ok(report) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&report).unwrap_or_default()
+                        );
+                    } else {
+                        print!("{}", report.text());
+                    }
+                    if report.drift.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(EX_DRIFT)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Plan => status::plan(&rotation).await.map(|lines| {
+            for line in lines {
+                println!("{line}");
+            }
+        }),
+        Command::Rotate { skip_prune, .. } => rotation.rotate(skip_prune).await,
+        Command::Prune { force } => rotation.prune(force).await,
+        Command::Rollback => rotation.rollback().await,
+        Command::Step { step, token } => match step {
+            StepName::Create => rotation.create(&token).await,
+            StepName::Set => rotation.set(&token).await,
+            StepName::Test => rotation.test(&token).await,
+            StepName::Finish => rotation.finish(&token).await,
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

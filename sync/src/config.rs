@@ -1,0 +1,349 @@
+//! The TOML configuration of `edgeguard-sync` (and, as JSON, of the rotation Lambda).
+//! Unknown keys and missing pieces are errors naming the key; all are reported at once.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything the rotation needs to know.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub secret_id: String,
+    pub header: String,
+    pub timing: Timing,
+    pub waf: Vec<WafTarget>,
+    pub rest_api: Vec<RestApiTarget>,
+    pub http_api: Vec<HttpApiTarget>,
+    pub cloudfront: Vec<CloudFrontTarget>,
+    pub probe: Vec<Probe>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// After widening acceptors: WAF propagation + the proxies' refresh interval × 2.
+    pub acceptor_settle: Duration,
+    /// From finish to prune.
+    pub dual_accept_window: Duration,
+    pub cloudfront_deploy_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum WafScope {
+    #[serde(rename = "REGIONAL")]
+    Regional,
+    #[serde(rename = "CLOUDFRONT")]
+    CloudFront,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WafTarget {
+    pub scope: WafScope,
+    pub name: String,
+    pub id: String,
+    /// The one rule this tool owns.
+    pub rule: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestApiMode {
+    /// Integrations map the header from `stageVariables.<variable>`: no deployment needed.
+    StageVariable,
+    /// Integrations carry the literal: UpdateIntegration + CreateDeployment per stage.
+    Integration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestApiTarget {
+    pub api_id: String,
+    pub stages: Vec<String>,
+    pub mode: RestApiMode,
+    #[serde(default)]
+    pub variable: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpApiTarget {
+    pub api_id: String,
+    /// Empty: every integration of the API.
+    #[serde(default)]
+    pub integration_ids: Vec<String>,
+    #[serde(default = "default_stage")]
+    pub stage: String,
+}
+
+fn default_stage() -> String {
+    "$default".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudFrontTarget {
+    pub distribution_id: String,
+    pub origin_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    pub url: String,
+    /// Expected status; default 2xx through the edge, 403 for a direct probe.
+    #[serde(default)]
+    pub expect: Option<u16>,
+    /// Sent without the header straight to the ALB.
+    #[serde(default)]
+    pub direct: bool,
+}
+
+/// The document as written, before checking.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    secret_id: Option<String>,
+    header: Option<String>,
+    #[serde(default)]
+    timing: RawTiming,
+    #[serde(default)]
+    waf: Vec<WafTarget>,
+    #[serde(default)]
+    rest_api: Vec<RestApiTarget>,
+    #[serde(default)]
+    http_api: Vec<HttpApiTarget>,
+    #[serde(default)]
+    cloudfront: Vec<CloudFrontTarget>,
+    #[serde(default)]
+    probe: Vec<Probe>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTiming {
+    acceptor_settle: Option<String>,
+    dual_accept_window: Option<String>,
+    cloudfront_deploy_timeout: Option<String>,
+}
+
+/// Every problem found, each naming its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigErrors> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigErrors(vec![format!("--config {}: {e}", path.display())]))?;
+        Self::from_toml(&text)
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
+        let raw: Raw = toml::from_str(text)
+            .map_err(|e| ConfigErrors(vec![format!("config: {}", e.message().trim())]))?;
+        raw.check()
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, ConfigErrors> {
+        let raw: Raw =
+            serde_json::from_str(text).map_err(|e| ConfigErrors(vec![format!("config: {e}")]))?;
+        raw.check()
+    }
+}
+
+impl Raw {
+    fn check(self) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut need = |key: &str, v: Option<String>| match v {
+            Some(v) if !v.trim().is_empty() => v,
+            _ => {
+                errors.push(format!("{key}: required"));
+                String::new()
+            }
+        };
+        let secret_id = need("secret_id", self.secret_id);
+        let header = self
+            .header
+            .unwrap_or_else(|| "x-origin-verify".into())
+            .to_ascii_lowercase();
+        let mut duration = |key: &str, v: Option<String>, default: &str| {
+            let text = v.unwrap_or_else(|| default.into());
+            match humantime::parse_duration(&text) {
+                Ok(d) => d,
+                Err(e) => {
+                    errors.push(format!("timing.{key}: \"{text}\" is not a duration: {e}"));
+                    Duration::ZERO
+                }
+            }
+        };
+        let timing = Timing {
+            acceptor_settle: duration("acceptor_settle", self.timing.acceptor_settle, "90s"),
+            dual_accept_window: duration(
+                "dual_accept_window",
+                self.timing.dual_accept_window,
+                "15m",
+            ),
+            cloudfront_deploy_timeout: duration(
+                "cloudfront_deploy_timeout",
+                self.timing.cloudfront_deploy_timeout,
+                "25m",
+            ),
+        };
+        if header.is_empty()
+            || !header
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            errors.push(format!("header: \"{header}\" is not a header name"));
+        }
+        for (i, w) in self.waf.iter().enumerate() {
+            for (key, v) in [("name", &w.name), ("id", &w.id), ("rule", &w.rule)] {
+                if v.trim().is_empty() {
+                    errors.push(format!("waf[{i}].{key}: required"));
+                }
+            }
+        }
+        for (i, r) in self.rest_api.iter().enumerate() {
+            if r.stages.is_empty() {
+                errors.push(format!("rest_api[{i}].stages: name at least one stage"));
+            }
+            match (r.mode, &r.variable) {
+                (RestApiMode::StageVariable, None) => errors.push(format!(
+                    "rest_api[{i}].variable: required in stage_variable mode"
+                )),
+                (RestApiMode::Integration, Some(_)) => errors.push(format!(
+                    "rest_api[{i}].variable: only for stage_variable mode"
+                )),
+                _ => {}
+            }
+        }
+        for (i, c) in self.cloudfront.iter().enumerate() {
+            if c.origin_ids.is_empty() {
+                errors.push(format!(
+                    "cloudfront[{i}].origin_ids: name at least one origin"
+                ));
+            }
+        }
+        for (i, p) in self.probe.iter().enumerate() {
+            if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
+                errors.push(format!(
+                    "probe[{i}].url: \"{}\" is not an http(s) URL",
+                    p.url
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Config {
+                secret_id,
+                header,
+                timing,
+                waf: self.waf,
+                rest_api: self.rest_api,
+                http_api: self.http_api,
+                cloudfront: self.cloudfront,
+                probe: self.probe,
+            })
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+secret_id = "edgeguard/origin-verify"
+header = "x-origin-verify"
+[timing]
+acceptor_settle = "90s"
+dual_accept_window = "15m"
+cloudfront_deploy_timeout = "25m"
+[[waf]]
+scope = "REGIONAL"
+name = "edge-acl"
+id = "abc"
+rule = "origin-verify"
+[[rest_api]]
+api_id = "r1"
+stages = ["prod"]
+mode = "stage_variable"
+variable = "originVerify"
+[[http_api]]
+api_id = "h1"
+integration_ids = []
+stage = "$default"
+[[cloudfront]]
+distribution_id = "E1"
+origin_ids = ["alb"]
+[[probe]]
+url = "https://api.example.com/healthz"
+expect = 200
+[[probe]]
+url = "https://my-alb.example.com/"
+direct = true
+"#;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let c = Config::from_toml(FULL).unwrap();
+        assert_eq!(c.secret_id, "edgeguard/origin-verify");
+        assert_eq!(c.timing.acceptor_settle, Duration::from_secs(90));
+        assert_eq!(c.waf[0].scope, WafScope::Regional);
+        assert_eq!(c.rest_api[0].mode, RestApiMode::StageVariable);
+        assert_eq!(c.http_api[0].stage, "$default");
+        assert!(c.probe[1].direct);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = Config::from_toml(&format!("{FULL}\nsurprise = 1\n")).unwrap_err();
+        assert!(e.to_string().contains("surprise"), "{e}");
+        let e = Config::from_toml(&FULL.replace("rule = ", "rules = ")).unwrap_err();
+        assert!(e.to_string().contains("rules"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+header = "bad header"
+[timing]
+acceptor_settle = "soon"
+[[rest_api]]
+api_id = "r1"
+stages = []
+mode = "stage_variable"
+[[cloudfront]]
+distribution_id = "E1"
+origin_ids = []
+[[probe]]
+url = "ftp://x"
+"#;
+        let e = Config::from_toml(text).unwrap_err();
+        let keys = [
+            "secret_id",
+            "timing.acceptor_settle",
+            "header",
+            "rest_api[0].stages",
+            "rest_api[0].variable",
+            "cloudfront[0].origin_ids",
+            "probe[0].url",
+        ];
+        for key in keys {
+            assert!(e.0.iter().any(|m| m.starts_with(key)), "{key} missing: {e}");
+        }
+        assert_eq!(e.0.len(), keys.len(), "{e}");
+    }
+
+    #[test]
+    fn json_works_for_the_lambda() {
+        let c = Config::from_json(
+            r#"{"secret_id":"s","waf":[{"scope":"CLOUDFRONT","name":"n","id":"i","rule":"r"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.waf[0].scope, WafScope::CloudFront);
+        assert_eq!(c.header, "x-origin-verify");
+    }
+}

@@ -1,0 +1,503 @@
+//! The rotation steps (DESIGN.md, "Rotation"): create → set → test → finish, then prune;
+//! and rollback. Each step reads the stages and the targets first and does only what is
+//! still missing, so any step may be run again, and `rotate` resumes a half-done rotation.
+//!
+//! Invariant kept at every instant: every value an injector may send is accepted by
+//! every acceptor. Order of changes: acceptors widen before injectors switch; injectors
+//! return before acceptors narrow.
+
+use std::time::{Duration, SystemTime};
+
+use crate::config::Timing;
+use crate::error::SyncError;
+use crate::probe::Probe;
+use crate::store::{CURRENT, PENDING, PREVIOUS, SecretState, SecretStore, Version};
+use crate::targets::{Acceptor, Injector};
+use crate::value::SecretValue;
+
+/// What a rotation reports as it goes (the CLI prints it; the Lambda logs it).
+pub trait Progress: Send + Sync {
+    fn step(&self, _message: &str) {}
+    /// A wait of `total`, before it starts.
+    fn waiting(&self, _what: &str, _total: Duration) {}
+}
+
+/// Reports nothing.
+#[derive(Debug, Default)]
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// The stores and targets a rotation acts on.
+pub struct Rotation {
+    pub store: Box<dyn SecretStore>,
+    pub acceptors: Vec<Box<dyn Acceptor>>,
+    pub injectors: Vec<Box<dyn Injector>>,
+    pub probes: Vec<Box<dyn Probe>>,
+    pub timing: Timing,
+    pub progress: Box<dyn Progress>,
+}
+
+impl std::fmt::Debug for Rotation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rotation")
+            .field("store", &self.store.name())
+            .field(
+                "acceptors",
+                &self.acceptors.iter().map(|a| a.name()).collect::<Vec<_>>(),
+            )
+            .field(
+                "injectors",
+                &self.injectors.iter().map(|i| i.name()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The staged versions and their values.
+#[derive(Debug, Clone)]
+pub struct Staged {
+    pub state: SecretState,
+    pub current: Option<(Version, SecretValue)>,
+    pub pending: Option<(Version, SecretValue)>,
+    pub previous: Option<(Version, SecretValue)>,
+}
+
+/// A stage, as targets are described (never by value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Holds {
+    Current,
+    Pending,
+    Previous,
+    /// A value that is no staged version's.
+    Unknown,
+    /// No header at all (injectors only).
+    Nothing,
+}
+
+impl Staged {
+    pub fn holds(&self, value: Option<&SecretValue>) -> Holds {
+        let Some(value) = value else {
+            return Holds::Nothing;
+        };
+        let is = |v: &Option<(Version, SecretValue)>| v.as_ref().is_some_and(|(_, s)| s == value);
+        if is(&self.current) {
+            Holds::Current
+        } else if is(&self.pending) {
+            Holds::Pending
+        } else if is(&self.previous) {
+            Holds::Previous
+        } else {
+            Holds::Unknown
+        }
+    }
+
+    fn current(&self) -> Result<&(Version, SecretValue), SyncError> {
+        self.current
+            .as_ref()
+            .ok_or_else(|| SyncError::Refused("the secret has no AWSCURRENT version".into()))
+    }
+}
+
+/// What `rotate` found and will do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// No rotation under way: a new one with this token.
+    New(String),
+    /// An AWSPENDING in progress: resume it.
+    Resume(String),
+    /// Finished but not pruned: only the prune remains.
+    PruneOnly,
+}
+
+impl Rotation {
+    /// Reads the stages and the staged values.
+    pub async fn staged(&self) -> Result<Staged, SyncError> {
+        let state = self.store.state().await?;
+        let value_of = async |stage: &str| -> Result<Option<(Version, SecretValue)>, SyncError> {
+            match state.with_stage(stage) {
+                Some(v) => Ok(Some((v.clone(), self.store.value(&v.id).await?))),
+                None => Ok(None),
+            }
+        };
+        let current = value_of(CURRENT).await?;
+        let pending = value_of(PENDING).await?;
+        let previous = value_of(PREVIOUS).await?;
+        Ok(Staged {
+            state,
+            current,
+            pending,
+            previous,
+        })
+    }
+
+    /// Every acceptor readable and in a shape this tool manages (before changing anything).
+    async fn check_acceptors(&self) -> Result<(), SyncError> {
+        for a in &self.acceptors {
+            a.accepted()
+                .await
+                .map_err(|e| SyncError::Refused(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// In progress (DESIGN.md): AWSPENDING accepted by an acceptor or sent by an injector,
+    /// or created less than settle + CloudFront timeout ago. Otherwise stale.
+    pub async fn pending_in_progress(&self, staged: &Staged) -> Result<bool, SyncError> {
+        let Some((version, value)) = &staged.pending else {
+            return Ok(false);
+        };
+        let young = version.created.is_none_or(|c| {
+            SystemTime::now().duration_since(c).unwrap_or_default()
+                < self.timing.acceptor_settle + self.timing.cloudfront_deploy_timeout
+        });
+        if young {
+            return Ok(true);
+        }
+        for a in &self.acceptors {
+            if a.accepted().await?.contains(value) {
+                return Ok(true);
+            }
+        }
+        for i in &self.injectors {
+            if i.sent()
+                .await?
+                .iter()
+                .any(|s| s.value.as_ref() == Some(value))
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Decides how `rotate` starts; refuses (changing nothing) on a stale AWSPENDING or an
+    /// acceptor it cannot manage.
+    pub async fn start(&self) -> Result<Start, SyncError> {
+        self.check_acceptors().await?;
+        let staged = self.staged().await?;
+        staged.current()?;
+        if let Some((version, _)) = &staged.pending {
+            if self.pending_in_progress(&staged).await? {
+                return Ok(Start::Resume(version.id.clone()));
+            }
+            return Err(SyncError::Refused(format!(
+                "a stale AWSPENDING is on version {}: run `rollback` first",
+                version.id
+            )));
+        }
+        if staged.previous.is_some() && staged.state.finished_at.is_some() {
+            return Ok(Start::PruneOnly);
+        }
+        Ok(Start::New(new_token()?))
+    }
+
+    /// Step 1: a new AWSPENDING version with this token (or the one it already made).
+    pub async fn create(&self, token: &str) -> Result<(), SyncError> {
+        let state = self.store.state().await?;
+        if let Some(version) = state.version(token) {
+            if version.has(PENDING) || version.has(CURRENT) {
+                self.progress
+                    .step(&format!("create: version {token} exists already"));
+                return Ok(());
+            }
+            return Err(SyncError::Refused(format!(
+                "version {token} exists but is neither AWSPENDING nor AWSCURRENT"
+            )));
+        }
+        if let Some(other) = state.with_stage(PENDING) {
+            return Err(SyncError::Refused(format!(
+                "AWSPENDING is on another version ({}): finish that rotation or run `rollback`",
+                other.id
+            )));
+        }
+        if state.with_stage(CURRENT).is_none() {
+            return Err(SyncError::Refused(
+                "the secret has no AWSCURRENT version".into(),
+            ));
+        }
+        self.check_acceptors().await?;
+        self.store
+            .put_pending(token, &SecretValue::generate()?)
+            .await?;
+        self.progress
+            .step(&format!("create: AWSPENDING version {token}"));
+        Ok(())
+    }
+
+    /// Step 2: widen the acceptors to {current, pending, previous}, wait for them to
+    /// converge, then switch the injectors to pending (CloudFront: until Deployed).
+    pub async fn set(&self, token: &str) -> Result<(), SyncError> {
+        let staged = self.staged().await?;
+        let (_, current) = staged.current()?;
+        let Some((version, pending)) = staged.pending.as_ref().filter(|(v, _)| v.id == token)
+        else {
+            return Err(SyncError::Refused(format!(
+                "version {token} is not AWSPENDING"
+            )));
+        };
+        let mut wanted = vec![current.clone(), pending.clone()];
+        wanted.extend(staged.previous.as_ref().map(|(_, v)| v.clone()));
+        for a in &self.acceptors {
+            self.make_accept(a.as_ref(), &wanted).await?;
+        }
+        let mut switched = true;
+        for i in &self.injectors {
+            switched &= i
+                .sent()
+                .await?
+                .iter()
+                .all(|s| s.value.as_ref() == Some(pending));
+        }
+        if switched {
+            self.progress
+                .step("set: every injector already sends the pending value");
+            return Ok(());
+        }
+        // The proxies pick AWSPENDING up on their own refresh; the WAF needs time to
+        // propagate. Waited again on a resumed `set`: when the first wait ended is unknown.
+        self.wait("acceptors to converge", self.timing.acceptor_settle)
+            .await;
+        for i in &self.injectors {
+            if i.sent()
+                .await?
+                .iter()
+                .all(|s| s.value.as_ref() == Some(pending))
+            {
+                continue;
+            }
+            self.progress.step(&format!("set: {} → pending", i.name()));
+            i.send(pending, self.timing.cloudfront_deploy_timeout)
+                .await?;
+        }
+        self.progress
+            .step(&format!("set: injectors send version {}", version.id));
+        Ok(())
+    }
+
+    /// Step 3: every probe answers as expected.
+    pub async fn test(&self, _token: &str) -> Result<(), SyncError> {
+        if self.probes.is_empty() {
+            self.progress.step("test: no probes configured");
+        }
+        for p in &self.probes {
+            p.run().await?;
+            self.progress.step(&format!("test: {} ok", p.url()));
+        }
+        Ok(())
+    }
+
+    /// Step 4: AWSCURRENT moves to the pending version (the old one becomes AWSPREVIOUS),
+    /// AWSPENDING is detached, and the time is recorded for the window.
+    pub async fn finish(&self, token: &str) -> Result<(), SyncError> {
+        let staged = self.staged().await?;
+        let Some(version) = staged.state.version(token) else {
+            return Err(SyncError::Refused(format!("no version {token}")));
+        };
+        if !version.has(CURRENT) {
+            let Some((_, pending)) = staged.pending.as_ref().filter(|(v, _)| v.id == token) else {
+                return Err(SyncError::Refused(format!(
+                    "version {token} is not AWSPENDING"
+                )));
+            };
+            for i in &self.injectors {
+                if let Some(s) = i
+                    .sent()
+                    .await?
+                    .iter()
+                    .find(|s| s.value.as_ref() != Some(pending))
+                {
+                    return Err(SyncError::Refused(format!(
+                        "{} {} does not send the pending value yet: run `set` first",
+                        i.name(),
+                        s.location
+                    )));
+                }
+            }
+            let (current, _) = staged.current()?;
+            self.store
+                .move_stage(CURRENT, Some(token), Some(&current.id))
+                .await?;
+            self.progress
+                .step(&format!("finish: AWSCURRENT → version {token}"));
+        }
+        if self
+            .store
+            .state()
+            .await?
+            .version(token)
+            .is_some_and(|v| v.has(PENDING))
+        {
+            self.store.move_stage(PENDING, None, Some(token)).await?;
+        }
+        self.store.set_finished_at(SystemTime::now()).await?;
+        Ok(())
+    }
+
+    /// Step 5: after the window (unless `force`), and only while every injector sends
+    /// AWSCURRENT: acceptors accept {current} only, AWSPREVIOUS is detached.
+    pub async fn prune(&self, force: bool) -> Result<(), SyncError> {
+        let staged = self.staged().await?;
+        let (_, current) = staged.current()?;
+        if let Some((v, _)) = &staged.pending {
+            return Err(SyncError::Refused(format!(
+                "a rotation is under way (AWSPENDING on {}): finish or roll it back first",
+                v.id
+            )));
+        }
+        for i in &self.injectors {
+            if let Some(s) = i
+                .sent()
+                .await?
+                .iter()
+                .find(|s| s.value.as_ref() != Some(current))
+            {
+                return Err(SyncError::Refused(format!(
+                    "{} {} sends {:?}, not the current value: pruning would reject its requests",
+                    i.name(),
+                    s.location,
+                    staged.holds(s.value.as_ref())
+                )));
+            }
+        }
+        if !force {
+            let left = self.window_left(&staged);
+            if !left.is_zero() {
+                return Err(SyncError::Refused(format!(
+                    "the dual-accept window has {} left (use --force to prune now)",
+                    humantime::format_duration(Duration::from_secs(left.as_secs()))
+                )));
+            }
+        }
+        for a in &self.acceptors {
+            self.make_accept(a.as_ref(), std::slice::from_ref(current))
+                .await?;
+        }
+        if let Some((previous, _)) = &staged.previous {
+            self.store
+                .move_stage(PREVIOUS, None, Some(&previous.id))
+                .await?;
+            self.progress.step(&format!(
+                "prune: AWSPREVIOUS detached from version {}",
+                previous.id
+            ));
+        }
+        Ok(())
+    }
+
+    /// Injectors back to AWSCURRENT, then acceptors narrowed to {current, previous}, then
+    /// AWSPENDING detached.
+    pub async fn rollback(&self) -> Result<(), SyncError> {
+        let staged = self.staged().await?;
+        let (_, current) = staged.current()?;
+        for i in &self.injectors {
+            if i.sent()
+                .await?
+                .iter()
+                .any(|s| s.value.as_ref() != Some(current))
+            {
+                self.progress
+                    .step(&format!("rollback: {} → current", i.name()));
+                i.send(current, self.timing.cloudfront_deploy_timeout)
+                    .await?;
+            }
+        }
+        let mut wanted = vec![current.clone()];
+        wanted.extend(staged.previous.as_ref().map(|(_, v)| v.clone()));
+        for a in &self.acceptors {
+            self.make_accept(a.as_ref(), &wanted).await?;
+        }
+        if let Some((pending, _)) = &staged.pending {
+            self.store
+                .move_stage(PENDING, None, Some(&pending.id))
+                .await?;
+            self.progress.step(&format!(
+                "rollback: AWSPENDING detached from version {}",
+                pending.id
+            ));
+        }
+        Ok(())
+    }
+
+    /// A full rotation, resuming whatever is under way: create → set → test → finish,
+    /// then (unless `skip_prune`) the window and prune.
+    pub async fn rotate(&self, skip_prune: bool) -> Result<(), SyncError> {
+        let token = match self.start().await? {
+            Start::New(token) => token,
+            Start::Resume(token) => {
+                self.progress
+                    .step(&format!("resuming the rotation of version {token}"));
+                token
+            }
+            Start::PruneOnly => {
+                self.progress
+                    .step("the last rotation was not pruned: pruning it");
+                return self.wait_window_and_prune(skip_prune).await;
+            }
+        };
+        self.create(&token).await?;
+        self.set(&token).await?;
+        self.test(&token).await?;
+        self.finish(&token).await?;
+        self.wait_window_and_prune(skip_prune).await
+    }
+
+    async fn wait_window_and_prune(&self, skip_prune: bool) -> Result<(), SyncError> {
+        if skip_prune {
+            self.progress
+                .step("prune skipped: run `prune` after the dual-accept window");
+            return Ok(());
+        }
+        let left = self.window_left(&self.staged().await?);
+        self.wait("the dual-accept window", left).await;
+        self.prune(false).await
+    }
+
+    /// Time left of the dual-accept window (zero when over or never started).
+    pub fn window_left(&self, staged: &Staged) -> Duration {
+        let Some(finished) = staged.state.finished_at else {
+            return Duration::ZERO;
+        };
+        let elapsed = SystemTime::now()
+            .duration_since(finished)
+            .unwrap_or_default();
+        self.timing.dual_accept_window.saturating_sub(elapsed)
+    }
+
+    async fn make_accept(&self, a: &dyn Acceptor, wanted: &[SecretValue]) -> Result<(), SyncError> {
+        let have = a.accepted().await?;
+        let same = have.len() == wanted.len() && wanted.iter().all(|w| have.contains(w));
+        if !same {
+            a.accept(wanted).await?;
+            self.progress
+                .step(&format!("{}: accepts {} value(s)", a.name(), wanted.len()));
+        }
+        Ok(())
+    }
+
+    async fn wait(&self, what: &str, total: Duration) {
+        if total.is_zero() {
+            return;
+        }
+        self.progress.waiting(what, total);
+        tokio::time::sleep(total).await;
+    }
+}
+
+/// A ClientRequestToken: a random UUID (version 4), as Secrets Manager's own rotation uses.
+pub fn new_token() -> Result<String, SyncError> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)
+        .map_err(|e| SyncError::Value(crate::value::ValueError::Random(e.to_string())))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}

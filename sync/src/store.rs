@@ -1,0 +1,64 @@
+//! The secret store: Secrets Manager's versions and stages are the rotation's state.
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+
+use crate::error::SyncError;
+use crate::value::SecretValue;
+
+pub const CURRENT: &str = "AWSCURRENT";
+pub const PENDING: &str = "AWSPENDING";
+pub const PREVIOUS: &str = "AWSPREVIOUS";
+/// Set by `finish` (RFC 3339, UTC): the dual-accept window counts from it.
+pub const FINISHED_AT_TAG: &str = "edgeguard:finished-at";
+
+/// One version of the secret, described without its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub id: String,
+    pub stages: Vec<String>,
+    pub created: Option<SystemTime>,
+}
+
+impl Version {
+    pub fn has(&self, stage: &str) -> bool {
+        self.stages.iter().any(|s| s == stage)
+    }
+}
+
+/// The secret's versions and the time of the last finish.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretState {
+    pub versions: Vec<Version>,
+    pub finished_at: Option<SystemTime>,
+}
+
+impl SecretState {
+    pub fn with_stage(&self, stage: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.has(stage))
+    }
+
+    pub fn version(&self, id: &str) -> Option<&Version> {
+        self.versions.iter().find(|v| v.id == id)
+    }
+}
+
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// A description for messages, such as `secretsmanager:edgeguard/origin-verify`.
+    fn name(&self) -> &str;
+    async fn state(&self) -> Result<SecretState, SyncError>;
+    async fn value(&self, version_id: &str) -> Result<SecretValue, SyncError>;
+    /// Stores `value` as a new version labelled AWSPENDING, with `token` as its id
+    /// (ClientRequestToken: the same call twice creates one version).
+    async fn put_pending(&self, token: &str, value: &SecretValue) -> Result<(), SyncError>;
+    /// Moves (`to` and `from`), attaches (`to` only) or detaches (`from` only) a stage.
+    async fn move_stage(
+        &self,
+        stage: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), SyncError>;
+    async fn set_finished_at(&self, at: SystemTime) -> Result<(), SyncError>;
+}

@@ -1,0 +1,210 @@
+//! A CloudFront distribution as an [`Injector`]: the custom header of each listed origin.
+//! GetDistributionConfig → change the header on those origins only → UpdateDistribution
+//! with If-Match; PreconditionFailed → read again and retry (bounded); then wait for
+//! `Deployed` within the deadline before reporting success.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_cloudfront::Client;
+use aws_sdk_cloudfront::error::ProvideErrorMetadata;
+use aws_sdk_cloudfront::types::{CustomHeaders, DistributionConfig, OriginCustomHeader};
+
+use super::{Injector, LOCK_RETRIES, Sent};
+use crate::config::CloudFrontTarget;
+use crate::error::{SyncError, aws};
+use crate::value::SecretValue;
+
+/// How often the deployment status is asked while waiting.
+const DEPLOY_POLL: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct CloudFrontInjector {
+    client: Client,
+    target: CloudFrontTarget,
+    header: String,
+    name: String,
+    poll: Duration,
+}
+
+impl CloudFrontInjector {
+    pub fn new(client: Client, target: CloudFrontTarget, header: &str) -> Self {
+        let name = format!("cloudfront {}", target.distribution_id);
+        Self {
+            client,
+            target,
+            header: header.to_owned(),
+            name,
+            poll: DEPLOY_POLL,
+        }
+    }
+
+    /// A shorter status poll (tests with compressed timings).
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    async fn read(&self) -> Result<(DistributionConfig, String), SyncError> {
+        let out = self
+            .client
+            .get_distribution_config()
+            .id(&self.target.distribution_id)
+            .send()
+            .await
+            .map_err(|e| aws(&self.name, "GetDistributionConfig", e))?;
+        let config = out.distribution_config().cloned().ok_or_else(|| {
+            self.problem("GetDistributionConfig returned no configuration".into())
+        })?;
+        Ok((config, out.e_tag().unwrap_or_default().to_owned()))
+    }
+
+    fn problem(&self, problem: String) -> SyncError {
+        SyncError::Target {
+            target: self.name.clone(),
+            problem,
+        }
+    }
+
+    fn missing_origins(&self, config: &DistributionConfig) -> Option<SyncError> {
+        let ids: Vec<&str> = config
+            .origins()
+            .map(|o| o.items().iter().map(|i| i.id()).collect())
+            .unwrap_or_default();
+        let missing: Vec<&String> = self
+            .target
+            .origin_ids
+            .iter()
+            .filter(|id| !ids.contains(&id.as_str()))
+            .collect();
+        (!missing.is_empty())
+            .then(|| self.problem(format!("no origin {missing:?} in the distribution")))
+    }
+
+    /// `config` with the header set to `value` on the listed origins, other headers kept.
+    fn with_header(
+        &self,
+        mut config: DistributionConfig,
+        value: &SecretValue,
+    ) -> DistributionConfig {
+        if let Some(origins) = config.origins.as_mut() {
+            for origin in origins
+                .items
+                .iter_mut()
+                .filter(|o| self.target.origin_ids.contains(&o.id))
+            {
+                let mut items: Vec<OriginCustomHeader> = origin
+                    .custom_headers()
+                    .map(|h| h.items().to_vec())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|h| !h.header_name().eq_ignore_ascii_case(&self.header))
+                    .collect();
+                items.push(
+                    OriginCustomHeader::builder()
+                        .header_name(&self.header)
+                        .header_value(value.expose())
+                        .build()
+                        .expect("fields are set"),
+                );
+                origin.custom_headers = Some(
+                    CustomHeaders::builder()
+                        .quantity(items.len() as i32)
+                        .set_items(Some(items))
+                        .build()
+                        .expect("quantity is set"),
+                );
+            }
+        }
+        config
+    }
+
+    async fn wait_deployed(&self, deadline: Instant) -> Result<(), SyncError> {
+        loop {
+            let out = self
+                .client
+                .get_distribution()
+                .id(&self.target.distribution_id)
+                .send()
+                .await
+                .map_err(|e| aws(&self.name, "GetDistribution", e))?;
+            let status = out
+                .distribution()
+                .map(|d| d.status().to_owned())
+                .unwrap_or_default();
+            if status == "Deployed" {
+                return Ok(());
+            }
+            if Instant::now() + self.poll > deadline {
+                return Err(SyncError::Timeout(format!(
+                    "{}: still {status} at the deployment deadline; run the step again to keep waiting",
+                    self.name
+                )));
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Injector for CloudFrontInjector {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn sent(&self) -> Result<Vec<Sent>, SyncError> {
+        let (config, _) = self.read().await?;
+        if let Some(e) = self.missing_origins(&config) {
+            return Err(e);
+        }
+        let origins = config
+            .origins()
+            .map(|o| o.items().to_vec())
+            .unwrap_or_default();
+        Ok(origins
+            .iter()
+            .filter(|o| self.target.origin_ids.contains(&o.id))
+            .map(|o| Sent {
+                location: format!("origin {}", o.id()),
+                value: o
+                    .custom_headers()
+                    .and_then(|h| {
+                        h.items()
+                            .iter()
+                            .find(|h| h.header_name().eq_ignore_ascii_case(&self.header))
+                    })
+                    .map(|h| SecretValue::from_target(h.header_value())),
+            })
+            .collect())
+    }
+
+    async fn send(&self, value: &SecretValue, deadline: Duration) -> Result<(), SyncError> {
+        let deadline = Instant::now() + deadline;
+        for _ in 0..LOCK_RETRIES {
+            let (config, etag) = self.read().await?;
+            if let Some(e) = self.missing_origins(&config) {
+                return Err(e);
+            }
+            let updated = self
+                .client
+                .update_distribution()
+                .id(&self.target.distribution_id)
+                .if_match(etag)
+                .distribution_config(self.with_header(config, value))
+                .send()
+                .await;
+            match updated {
+                Ok(_) => return self.wait_deployed(deadline).await,
+                Err(e) if e.code() == Some("PreconditionFailed") => {
+                    tracing::debug!(target = %self.name, "distribution changed since it was read; reading again");
+                    continue;
+                }
+                Err(e) => return Err(aws(&self.name, "UpdateDistribution", e)),
+            }
+        }
+        Err(SyncError::Timeout(format!(
+            "{}: the distribution kept changing under us ({LOCK_RETRIES} ETag conflicts)",
+            self.name
+        )))
+    }
+}

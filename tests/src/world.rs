@@ -1,0 +1,610 @@
+//! A rotation's whole world in the emulator: the secret, a WAF web ACL with the owned rule
+//! beside another rule, a REST API stage with the stage variable, an HTTP API integration
+//! on an auto-deploy stage, and a CloudFront distribution whose origin carries the header.
+//! Everything is created and read back with the real SDK clients.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use aws_sdk_wafv2::primitives::Blob;
+use aws_sdk_wafv2::types as waf;
+use tempfile::TempDir;
+
+use crate::moto::Moto;
+
+pub const SECRET: &str = "edgeguard/origin-verify";
+pub const HEADER: &str = "x-origin-verify";
+pub const RULE: &str = "origin-verify";
+pub const OTHER_RULE: &str = "block-bad-agents";
+pub const VARIABLE: &str = "originVerify";
+
+#[derive(Debug)]
+pub struct World {
+    pub moto: Moto,
+    pub sdk: aws_config::SdkConfig,
+    pub waf_name: String,
+    pub waf_id: String,
+    pub rest_api_id: String,
+    pub http_api_id: String,
+    pub integration_id: String,
+    pub distribution_id: String,
+    pub config: PathBuf,
+    _dir: TempDir,
+}
+
+/// Timings compressed for tests: the durations are configuration, the logic is the same.
+pub const TIMING: &str = r#"
+[timing]
+acceptor_settle = "1s"
+dual_accept_window = "2s"
+cloudfront_deploy_timeout = "20s"
+"#;
+
+fn doc(value: &str) -> String {
+    format!(r#"{{"header":"{HEADER}","value":"{value}"}}"#)
+}
+
+fn byte_match(header: &str, value: &str) -> waf::Statement {
+    waf::Statement::builder()
+        .byte_match_statement(
+            waf::ByteMatchStatement::builder()
+                .search_string(Blob::new(value.as_bytes()))
+                .field_to_match(
+                    waf::FieldToMatch::builder()
+                        .single_header(waf::SingleHeader::builder().name(header).build().unwrap())
+                        .build(),
+                )
+                .text_transformations(
+                    waf::TextTransformation::builder()
+                        .priority(0)
+                        .r#type(waf::TextTransformationType::None)
+                        .build()
+                        .unwrap(),
+                )
+                .positional_constraint(waf::PositionalConstraint::Exactly)
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn visibility(name: &str) -> waf::VisibilityConfig {
+    waf::VisibilityConfig::builder()
+        .sampled_requests_enabled(true)
+        .cloud_watch_metrics_enabled(true)
+        .metric_name(name)
+        .build()
+        .unwrap()
+}
+
+impl World {
+    /// Creates every resource with `initial` as the value in force everywhere.
+    pub async fn create(initial: &str) -> Self {
+        Self::create_with(initial, TIMING).await
+    }
+
+    pub async fn create_with(initial: &str, timing: &str) -> Self {
+        let moto = Moto::start().await;
+        let sdk = moto.sdk();
+        let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+        sm.create_secret()
+            .name(SECRET)
+            .secret_string(doc(initial))
+            .send()
+            .await
+            .unwrap();
+
+        let wafc = aws_sdk_wafv2::Client::new(&sdk);
+        let other = waf::Rule::builder()
+            .name(OTHER_RULE)
+            .priority(0)
+            .statement(byte_match("user-agent", "bad-bot"))
+            .action(
+                waf::RuleAction::builder()
+                    .block(waf::BlockAction::builder().build())
+                    .build(),
+            )
+            .visibility_config(visibility(OTHER_RULE))
+            .build()
+            .unwrap();
+        let owned = waf::Rule::builder()
+            .name(RULE)
+            .priority(1)
+            .statement(byte_match(HEADER, initial))
+            .action(
+                waf::RuleAction::builder()
+                    .allow(waf::AllowAction::builder().build())
+                    .build(),
+            )
+            .visibility_config(visibility(RULE))
+            .build()
+            .unwrap();
+        let acl = wafc
+            .create_web_acl()
+            .name("edge-acl")
+            .scope(waf::Scope::Regional)
+            .default_action(
+                waf::DefaultAction::builder()
+                    .block(waf::BlockAction::builder().build())
+                    .build(),
+            )
+            .visibility_config(visibility("edge-acl"))
+            .rules(other)
+            .rules(owned)
+            .send()
+            .await
+            .unwrap();
+        let summary = acl.summary().unwrap();
+
+        let rest = aws_sdk_apigateway::Client::new(&sdk);
+        let api = rest.create_rest_api().name("edge").send().await.unwrap();
+        let rest_api_id = api.id().unwrap().to_owned();
+        // A method whose HTTP_PROXY integration maps the header from the stage variable.
+        let resources = rest
+            .get_resources()
+            .rest_api_id(&rest_api_id)
+            .send()
+            .await
+            .unwrap();
+        let root = resources
+            .items()
+            .iter()
+            .find(|r| r.path() == Some("/"))
+            .unwrap()
+            .id()
+            .unwrap()
+            .to_owned();
+        rest.put_method()
+            .rest_api_id(&rest_api_id)
+            .resource_id(&root)
+            .http_method("GET")
+            .authorization_type("NONE")
+            .send()
+            .await
+            .unwrap();
+        rest.put_integration()
+            .rest_api_id(&rest_api_id)
+            .resource_id(&root)
+            .http_method("GET")
+            .r#type(aws_sdk_apigateway::types::IntegrationType::HttpProxy)
+            .integration_http_method("GET")
+            .uri("https://alb.example.com/")
+            .request_parameters(
+                format!("integration.request.header.{HEADER}"),
+                format!("stageVariables.{VARIABLE}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        let deployment = rest
+            .create_deployment()
+            .rest_api_id(&rest_api_id)
+            .send()
+            .await
+            .unwrap();
+        rest.create_stage()
+            .rest_api_id(&rest_api_id)
+            .stage_name("prod")
+            .deployment_id(deployment.id().unwrap())
+            .variables(VARIABLE, initial)
+            .variables("unrelated", "keep-me")
+            .send()
+            .await
+            .unwrap();
+
+        let http = aws_sdk_apigatewayv2::Client::new(&sdk);
+        let api = http
+            .create_api()
+            .name("edge-http")
+            .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Http)
+            .send()
+            .await
+            .unwrap();
+        let http_api_id = api.api_id().unwrap().to_owned();
+        let integration = http
+            .create_integration()
+            .api_id(&http_api_id)
+            .integration_type(aws_sdk_apigatewayv2::types::IntegrationType::HttpProxy)
+            .integration_uri("https://alb.example.com")
+            .integration_method("ANY")
+            .payload_format_version("1.0")
+            .request_parameters(format!("overwrite:header.{HEADER}"), initial)
+            .request_parameters("append:header.x-trace", "keep-me")
+            .send()
+            .await
+            .unwrap();
+        http.create_stage()
+            .api_id(&http_api_id)
+            .stage_name("$default")
+            .auto_deploy(true)
+            .send()
+            .await
+            .unwrap();
+
+        let cf = aws_sdk_cloudfront::Client::new(&sdk);
+        use aws_sdk_cloudfront::types as cft;
+        let headers = cft::CustomHeaders::builder()
+            .quantity(2)
+            .items(
+                cft::OriginCustomHeader::builder()
+                    .header_name(HEADER)
+                    .header_value(initial)
+                    .build()
+                    .unwrap(),
+            )
+            .items(
+                cft::OriginCustomHeader::builder()
+                    .header_name("x-other")
+                    .header_value("keep-me")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let origin = cft::Origin::builder()
+            .id("alb")
+            .domain_name("alb.example.com")
+            .custom_headers(headers)
+            .custom_origin_config(
+                cft::CustomOriginConfig::builder()
+                    .http_port(80)
+                    .https_port(443)
+                    .origin_protocol_policy(cft::OriginProtocolPolicy::HttpsOnly)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let config = cft::DistributionConfig::builder()
+            .caller_reference("edgeguard-tests")
+            .comment("edgeguard tests")
+            .enabled(true)
+            .origins(
+                cft::Origins::builder()
+                    .quantity(1)
+                    .items(origin)
+                    .build()
+                    .unwrap(),
+            )
+            .default_cache_behavior(
+                cft::DefaultCacheBehavior::builder()
+                    .target_origin_id("alb")
+                    .viewer_protocol_policy(cft::ViewerProtocolPolicy::RedirectToHttps)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let dist = cf
+            .create_distribution()
+            .distribution_config(config)
+            .send()
+            .await
+            .unwrap();
+        let distribution_id = dist.distribution().unwrap().id().to_owned();
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("edgeguard-sync.toml");
+        let world = Self {
+            moto,
+            sdk,
+            waf_name: summary.name().unwrap().to_owned(),
+            waf_id: summary.id().unwrap().to_owned(),
+            rest_api_id,
+            http_api_id,
+            integration_id: integration.integration_id().unwrap().to_owned(),
+            distribution_id,
+            config,
+            _dir: dir,
+        };
+        std::fs::write(&world.config, world.toml(timing)).unwrap();
+        world
+    }
+
+    /// The configuration file naming every target.
+    pub fn toml(&self, timing: &str) -> String {
+        format!(
+            r#"secret_id = "{SECRET}"
+header = "{HEADER}"
+{timing}
+[[waf]]
+scope = "REGIONAL"
+name = "{}"
+id = "{}"
+rule = "{RULE}"
+
+[[rest_api]]
+api_id = "{}"
+stages = ["prod"]
+mode = "stage_variable"
+variable = "{VARIABLE}"
+
+[[http_api]]
+api_id = "{}"
+stage = "$default"
+
+[[cloudfront]]
+distribution_id = "{}"
+origin_ids = ["alb"]
+"#,
+            self.waf_name, self.waf_id, self.rest_api_id, self.http_api_id, self.distribution_id
+        )
+    }
+
+    /// Runs `edgeguard-sync --config … ARGS` against the emulator: (exit code, stdout, stderr).
+    pub fn sync(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self
+            .sync_command(args)
+            .output()
+            .expect("run edgeguard-sync");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn sync_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(sync_binary());
+        command
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_clear()
+            .envs(self.moto.sdk_env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        command
+    }
+
+    /// The value of each stage, read from Secrets Manager.
+    pub async fn staged(&self) -> Staged {
+        let sm = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        let ids = sm
+            .list_secret_version_ids()
+            .secret_id(SECRET)
+            .send()
+            .await
+            .unwrap();
+        let mut staged = Staged::default();
+        for v in ids.versions() {
+            let value = sm
+                .get_secret_value()
+                .secret_id(SECRET)
+                .version_id(v.version_id().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let doc: serde_json::Value =
+                serde_json::from_str(value.secret_string().unwrap()).unwrap();
+            let text = doc["value"].as_str().unwrap().to_owned();
+            for stage in v.version_stages() {
+                match stage.as_str() {
+                    "AWSCURRENT" => staged.current = Some(text.clone()),
+                    "AWSPENDING" => staged.pending = Some(text.clone()),
+                    "AWSPREVIOUS" => staged.previous = Some(text.clone()),
+                    _ => {}
+                }
+            }
+        }
+        staged
+    }
+
+    /// The values the owned WAF rule accepts, and the other rule as it stands.
+    pub async fn waf(&self) -> (Vec<String>, waf::Rule) {
+        let wafc = aws_sdk_wafv2::Client::new(&self.sdk);
+        let acl = wafc
+            .get_web_acl()
+            .name(&self.waf_name)
+            .scope(waf::Scope::Regional)
+            .id(&self.waf_id)
+            .send()
+            .await
+            .unwrap();
+        let acl = acl.web_acl().unwrap();
+        let owned = acl
+            .rules()
+            .iter()
+            .find(|r| r.name() == RULE)
+            .expect("owned rule");
+        let other = acl
+            .rules()
+            .iter()
+            .find(|r| r.name() == OTHER_RULE)
+            .expect("other rule")
+            .clone();
+        let statement = owned.statement().unwrap();
+        let matches: Vec<&waf::ByteMatchStatement> = match statement.or_statement() {
+            Some(or) => or
+                .statements()
+                .iter()
+                .filter_map(|s| s.byte_match_statement())
+                .collect(),
+            None => statement.byte_match_statement().into_iter().collect(),
+        };
+        let values = matches
+            .iter()
+            .map(|m| String::from_utf8(m.search_string().as_ref().to_vec()).unwrap())
+            .collect();
+        (values, other)
+    }
+
+    /// What each injector location sends: REST stage variable, HTTP API mapping,
+    /// CloudFront origin header; plus the neighbours that must be kept.
+    pub async fn injected(&self) -> Injected {
+        let rest = aws_sdk_apigateway::Client::new(&self.sdk);
+        let stage = rest
+            .get_stage()
+            .rest_api_id(&self.rest_api_id)
+            .stage_name("prod")
+            .send()
+            .await
+            .unwrap();
+        let vars = stage.variables().cloned().unwrap_or_default();
+        let http = aws_sdk_apigatewayv2::Client::new(&self.sdk);
+        let integration = http
+            .get_integration()
+            .api_id(&self.http_api_id)
+            .integration_id(&self.integration_id)
+            .send()
+            .await
+            .unwrap();
+        let params = integration
+            .request_parameters()
+            .cloned()
+            .unwrap_or_default();
+        let cf = aws_sdk_cloudfront::Client::new(&self.sdk);
+        let config = cf
+            .get_distribution_config()
+            .id(&self.distribution_id)
+            .send()
+            .await
+            .unwrap();
+        let origin = config
+            .distribution_config()
+            .unwrap()
+            .origins()
+            .unwrap()
+            .items()[0]
+            .clone();
+        let headers = origin
+            .custom_headers()
+            .map(|h| h.items().to_vec())
+            .unwrap_or_default();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.header_name().eq_ignore_ascii_case(name))
+                .map(|h| h.header_value().to_owned())
+        };
+        Injected {
+            rest_stage: vars.get(VARIABLE).cloned(),
+            rest_unrelated: vars.get("unrelated").cloned(),
+            http_api: params.get(&format!("overwrite:header.{HEADER}")).cloned(),
+            http_api_other: params.get("append:header.x-trace").cloned(),
+            cloudfront: header(HEADER),
+            cloudfront_other: header("x-other"),
+        }
+    }
+
+    /// The invariant, read back from every target: each value an injector sends is
+    /// accepted by the WAF rule and is a staged value (so the proxies accept it).
+    pub async fn assert_invariant(&self, when: &str) {
+        let staged = self.staged().await;
+        let (accepted, _) = self.waf().await;
+        let injected = self.injected().await;
+        for (name, sent) in [
+            ("rest stage variable", &injected.rest_stage),
+            ("http api mapping", &injected.http_api),
+            ("cloudfront origin header", &injected.cloudfront),
+        ] {
+            let sent = sent
+                .as_ref()
+                .unwrap_or_else(|| panic!("{when}: {name} sends no header"));
+            assert!(
+                accepted.contains(sent),
+                "{when}: the WAF rejects what the {name} sends"
+            );
+            assert!(
+                staged.contains(sent),
+                "{when}: the proxies reject what the {name} sends"
+            );
+        }
+        assert_eq!(
+            injected.rest_unrelated.as_deref(),
+            Some("keep-me"),
+            "{when}"
+        );
+        assert_eq!(
+            injected.http_api_other.as_deref(),
+            Some("keep-me"),
+            "{when}"
+        );
+        assert_eq!(
+            injected.cloudfront_other.as_deref(),
+            Some("keep-me"),
+            "{when}"
+        );
+    }
+
+    /// Replaces the configuration's timing.
+    pub fn set_timing(&self, timing: &str) {
+        std::fs::write(&self.config, self.toml(timing)).unwrap();
+    }
+}
+
+/// The value of each stage.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Staged {
+    pub current: Option<String>,
+    pub pending: Option<String>,
+    pub previous: Option<String>,
+}
+
+impl Staged {
+    pub fn contains(&self, v: &str) -> bool {
+        [&self.current, &self.pending, &self.previous]
+            .iter()
+            .any(|s| s.as_deref() == Some(v))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Injected {
+    pub rest_stage: Option<String>,
+    pub rest_unrelated: Option<String>,
+    pub http_api: Option<String>,
+    pub http_api_other: Option<String>,
+    pub cloudfront: Option<String>,
+    pub cloudfront_other: Option<String>,
+}
+
+impl Injected {
+    pub fn all_send(&self, v: &str) -> bool {
+        [&self.rest_stage, &self.http_api, &self.cloudfront]
+            .iter()
+            .all(|s| s.as_deref() == Some(v))
+    }
+}
+
+/// The `edgeguard-sync` binary, next to this test's `deps/` folder (`scripts/test` builds it).
+pub fn sync_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("EDGEGUARD_SYNC_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("edgeguard-sync");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// Polls a child for its exit for at most `limit`.
+pub async fn wait_child(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> std::process::ExitStatus {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "process did not exit within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
