@@ -81,5 +81,6 @@ pub fn rotation(sdk: &SdkConfig, config: &Config, progress: Box<dyn Progress>) -
         probes,
         timing: config.timing,
         progress,
+        clock: crate::rotation::system_clock(),
     }
 }

@@ -8,6 +8,11 @@
 
 use std::time::{Duration, SystemTime};
 
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
 use crate::config::Timing;
 use crate::error::SyncError;
 use crate::probe::Probe;
@@ -27,6 +32,14 @@ pub trait Progress: Send + Sync {
 pub struct Quiet;
 impl Progress for Quiet {}
 
+/// Where "now" comes from: the wall clock in production (the window is counted from a
+/// wall-clock tag); tests give one that moves with tokio's paused clock.
+pub type Clock = std::sync::Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    std::sync::Arc::new(SystemTime::now)
+}
+
 /// The stores and targets a rotation acts on.
 pub struct Rotation {
     pub store: Box<dyn SecretStore>,
@@ -35,6 +48,7 @@ pub struct Rotation {
     pub probes: Vec<Box<dyn Probe>>,
     pub timing: Timing,
     pub progress: Box<dyn Progress>,
+    pub clock: Clock,
 }
 
 impl std::fmt::Debug for Rotation {
@@ -148,9 +162,10 @@ impl Rotation {
             return Ok(false);
         };
         let young = version.created.is_none_or(|c| {
-            SystemTime::now().duration_since(c).unwrap_or_default()
+            (self.clock)().duration_since(c).unwrap_or_default()
                 < self.timing.acceptor_settle + self.timing.cloudfront_deploy_timeout
         });
+        tracing::debug!(version = %version.id, created = ?version.created, young, "is AWSPENDING in progress?");
         if young {
             return Ok(true);
         }
@@ -330,7 +345,7 @@ impl Rotation {
         {
             self.store.move_stage(PENDING, None, Some(token)).await?;
         }
-        self.store.set_finished_at(SystemTime::now()).await?;
+        self.store.set_finished_at((self.clock)()).await?;
         Ok(())
     }
 
@@ -458,9 +473,7 @@ impl Rotation {
         let Some(finished) = staged.state.finished_at else {
             return Duration::ZERO;
         };
-        let elapsed = SystemTime::now()
-            .duration_since(finished)
-            .unwrap_or_default();
+        let elapsed = (self.clock)().duration_since(finished).unwrap_or_default();
         self.timing.dual_accept_window.saturating_sub(elapsed)
     }
 

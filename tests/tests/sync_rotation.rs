@@ -22,7 +22,7 @@ async fn a_rotation_step_by_step_keeps_the_invariant_and_a_second_one_prunes() {
     let staged = w.staged().await;
     let v1 = staged.pending.clone().expect("a pending value");
     assert_eq!(v1.len(), 43);
-    assert_eq!(w.waf().await.0, [v0.clone()]);
+    assert_eq!(w.waf().await.0, std::slice::from_ref(&v0));
     assert!(w.injected().await.all_send(&v0));
     w.assert_invariant("after create").await;
     // The same token again: no second version.
@@ -57,7 +57,7 @@ async fn a_rotation_step_by_step_keeps_the_invariant_and_a_second_one_prunes() {
     tokio::time::sleep(Duration::from_secs(2)).await; // the configured 2 s window passing is the subject here
     let (code, _, err) = w.sync(&["prune"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(w.waf().await.0, [v1.clone()]);
+    assert_eq!(w.waf().await.0, std::slice::from_ref(&v1));
     assert_eq!(w.staged().await.previous, None);
     w.assert_invariant("after prune").await;
 
@@ -68,7 +68,7 @@ async fn a_rotation_step_by_step_keeps_the_invariant_and_a_second_one_prunes() {
     let v2 = staged.current.clone().unwrap();
     assert_ne!(v2, v1);
     assert_eq!((staged.pending, staged.previous), (None, None));
-    assert_eq!(w.waf().await.0, [v2.clone()]);
+    assert_eq!(w.waf().await.0, std::slice::from_ref(&v2));
     assert!(w.injected().await.all_send(&v2));
     w.assert_invariant("after the second rotation").await;
     // The other WAF rule is exactly as it was.
