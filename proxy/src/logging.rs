@@ -2,9 +2,22 @@
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing::{Level, Metadata};
+use tracing_subscriber::filter::{EnvFilter, FilterFn, filter_fn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, fmt};
 
 use crate::config::{Config, LogFormat};
+
+/// Drops the AWS SDK's TRACE events whatever the filter says: at trace it logs whole
+/// deserialized responses. Secrets Manager's SecretString is modelled as sensitive
+/// (redacted), but no secret should depend on that. A second filter, combined with the
+/// user's: it can only remove events. (edgeguard-sync has the same in its `logging`
+/// module; the two binaries share no crate.)
+fn no_sdk_trace() -> FilterFn<impl Fn(&Metadata<'_>) -> bool> {
+    filter_fn(|m| !(m.target().starts_with("aws_") && *m.level() == Level::TRACE))
+}
 
 /// Installs the global subscriber, writing to stdout. The filter was validated with the
 /// rest of the configuration.
@@ -17,16 +30,27 @@ pub fn init(config: &Config) {
         } else {
             LogFormat::Json
         });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+    let registry = tracing_subscriber::registry();
     let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_span_list(false)
+                    .with_writer(std::io::stdout)
+                    .with_filter(filter)
+                    .with_filter(no_sdk_trace()),
+            )
             .try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => registry
+            .with(
+                fmt::layer()
+                    .with_writer(std::io::stdout)
+                    .with_filter(filter)
+                    .with_filter(no_sdk_trace()),
+            )
+            .try_init(),
     };
 }

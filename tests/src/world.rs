@@ -345,6 +345,16 @@ origin_ids = ["alb"]
         )
     }
 
+    /// Starts `edgeguard-sync` in the background; its output is discarded (an unread pipe
+    /// could fill and block it).
+    pub fn sync_spawn(&self, args: &[&str]) -> std::process::Child {
+        self.sync_command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start edgeguard-sync")
+    }
+
     pub fn sync_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(sync_binary());
         command

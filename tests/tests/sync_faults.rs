@@ -216,10 +216,7 @@ async fn a_rotation_killed_after_each_step_resumes_with_the_same_value() {
 
     // Killed (SIGKILL) while waiting for the acceptors to converge, after widening.
     w.set_timing("[timing]\nacceptor_settle = \"30s\"\ndual_accept_window = \"2s\"\ncloudfront_deploy_timeout = \"60s\"\n");
-    let mut child = w
-        .sync_command(&["rotate", "--yes", "--skip-prune"])
-        .spawn()
-        .unwrap();
+    let mut child = w.sync_spawn(&["rotate", "--yes", "--skip-prune"]);
     poll(
         Duration::from_secs(20),
         "the acceptors to be widened",
@@ -258,14 +255,8 @@ async fn a_rotation_killed_after_each_step_resumes_with_the_same_value() {
 async fn two_racing_rotations_leave_a_consistent_state() {
     let v0 = secret_like('0');
     let w = World::create(&v0).await;
-    let mut a = w
-        .sync_command(&["rotate", "--yes", "--skip-prune"])
-        .spawn()
-        .unwrap();
-    let mut b = w
-        .sync_command(&["rotate", "--yes", "--skip-prune"])
-        .spawn()
-        .unwrap();
+    let mut a = w.sync_spawn(&["rotate", "--yes", "--skip-prune"]);
+    let mut b = w.sync_spawn(&["rotate", "--yes", "--skip-prune"]);
     let sa = wait_child(&mut a, Duration::from_secs(60)).await;
     let sb = wait_child(&mut b, Duration::from_secs(60)).await;
     assert!(

@@ -82,3 +82,42 @@ async fn a_rotation_step_by_step_keeps_the_invariant_and_a_second_one_prunes() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_value_reaches_the_output_even_with_trace_logging() {
+    let v0 = secret_like('0');
+    let w = World::create(&v0).await;
+    let out = w
+        .sync_command(&["rotate", "--yes"])
+        .env("EDGEGUARD_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("PutSecretValue"),
+        "the SDK's trace logs are in the output"
+    );
+    let v1 = w.staged().await.current.unwrap();
+    for v in [&v0, &v1] {
+        let hits: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains(v.as_str()))
+            .map(|l| l.replace(v.as_str(), "<VALUE>").chars().take(400).collect())
+            .take(5)
+            .collect();
+        assert!(
+            hits.is_empty(),
+            "a secret value appeared in trace output:\n{}",
+            hits.join("\n")
+        );
+    }
+}

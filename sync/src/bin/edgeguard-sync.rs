@@ -107,13 +107,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    let filter = std::env::var("EDGEGUARD_LOG").unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    edgeguard_sync::logging::init(std::env::var("EDGEGUARD_LOG").ok());
     let Some(path) = &cli.config else {
         eprintln!("configuration error: --config PATH is required");
         return ExitCode::from(EX_USAGE);

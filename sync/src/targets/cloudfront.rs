@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_cloudfront::Client;
-use aws_sdk_cloudfront::error::ProvideErrorMetadata;
 use aws_sdk_cloudfront::types::{CustomHeaders, DistributionConfig, OriginCustomHeader};
 
 use super::{Injector, LOCK_RETRIES, Sent};
@@ -195,7 +194,10 @@ impl Injector for CloudFrontInjector {
                 .await;
             match updated {
                 Ok(_) => return self.wait_deployed(deadline).await,
-                Err(e) if e.code() == Some("PreconditionFailed") => {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_precondition_failed()) =>
+                {
                     tracing::debug!(target = %self.name, "distribution changed since it was read; reading again");
                     continue;
                 }

@@ -11,6 +11,8 @@ use crate::value::SecretValue;
 
 pub mod cloudfront;
 pub mod http_api;
+#[cfg(test)]
+mod mocked_tests;
 pub mod rest_api;
 pub mod secrets_manager;
 pub mod waf;

@@ -7,7 +7,6 @@
 
 use async_trait::async_trait;
 use aws_sdk_wafv2::Client;
-use aws_sdk_wafv2::error::ProvideErrorMetadata;
 use aws_sdk_wafv2::types::{Scope, WebAcl};
 
 use super::waf_statement::{self, Shape};
@@ -137,7 +136,10 @@ impl Acceptor for WafAcceptor {
                 .await;
             match sent {
                 Ok(_) => return Ok(()),
-                Err(e) if e.code() == Some("WAFOptimisticLockException") => {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_waf_optimistic_lock_exception()) =>
+                {
                     tracing::debug!(target = %self.name, "web ACL changed since it was read; reading again");
                     continue;
                 }

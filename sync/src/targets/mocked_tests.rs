@@ -1,0 +1,408 @@
+//! The targets' paths that the emulator (moto 5.2) cannot serve, against the SDK's own
+//! test doubles (aws-smithy-mocks): WAF optimistic-lock retries, CloudFront
+//! PreconditionFailed retries and the wait for Deployed, REST API integration mode
+//! (UpdateIntegration + CreateDeployment), and an HTTP API stage without auto-deploy
+//! (CreateDeployment). The production code is the same that runs against AWS.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+use super::cloudfront::CloudFrontInjector;
+use super::http_api::HttpApiInjector;
+use super::rest_api::RestApiInjector;
+use super::waf::WafAcceptor;
+use super::waf_statement::{self, Shape};
+use super::{Acceptor, Injector};
+use crate::config::{
+    CloudFrontTarget, HttpApiTarget, RestApiMode, RestApiTarget, WafScope, WafTarget,
+};
+use crate::value::SecretValue;
+
+const H: &str = "x-origin-verify";
+
+fn v() -> SecretValue {
+    SecretValue::generate().unwrap()
+}
+
+#[tokio::test]
+async fn waf_retries_a_lock_conflict_with_a_fresh_read() {
+    use aws_sdk_wafv2::operation::get_web_acl::GetWebAclOutput;
+    use aws_sdk_wafv2::operation::update_web_acl::{UpdateWebACLError, UpdateWebAclOutput};
+    use aws_sdk_wafv2::types::{Rule, VisibilityConfig, WebAcl, error::WafOptimisticLockException};
+    let v0 = v();
+    let visibility = VisibilityConfig::builder()
+        .sampled_requests_enabled(true)
+        .cloud_watch_metrics_enabled(true)
+        .metric_name("m")
+        .build()
+        .unwrap();
+    let acl = WebAcl::builder()
+        .name("edge-acl")
+        .id("acl-1")
+        .arn("arn:aws:wafv2:us-east-1:1:regional/webacl/edge-acl/acl-1")
+        .visibility_config(visibility.clone())
+        .rules(
+            Rule::builder()
+                .name("origin-verify")
+                .priority(1)
+                .statement(waf_statement::write(
+                    &Shape::Plain,
+                    H,
+                    std::slice::from_ref(&v0),
+                ))
+                .visibility_config(visibility)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let get = mock!(aws_sdk_wafv2::Client::get_web_acl).then_output(move || {
+        GetWebAclOutput::builder()
+            .web_acl(acl.clone())
+            .lock_token("token")
+            .build()
+    });
+    let update = mock!(aws_sdk_wafv2::Client::update_web_acl)
+        .sequence()
+        .error(|| {
+            UpdateWebACLError::WafOptimisticLockException(
+                WafOptimisticLockException::builder()
+                    .message("changed")
+                    .build(),
+            )
+        })
+        .output(|| UpdateWebAclOutput::builder().next_lock_token("t2").build())
+        .build();
+    let client = mock_client!(aws_sdk_wafv2, RuleMode::MatchAny, [&get, &update]);
+    let target = WafTarget {
+        scope: WafScope::Regional,
+        name: "edge-acl".into(),
+        id: "acl-1".into(),
+        rule: "origin-verify".into(),
+    };
+    let waf = WafAcceptor::new(client, target, H);
+    waf.accept(&[v0, v()]).await.unwrap();
+    assert_eq!(update.num_calls(), 2, "one conflict, one retry");
+    assert!(get.num_calls() >= 2, "the retry read the web ACL again");
+}
+
+fn distribution_config(value: &SecretValue) -> aws_sdk_cloudfront::types::DistributionConfig {
+    use aws_sdk_cloudfront::types::*;
+    let headers = CustomHeaders::builder()
+        .quantity(2)
+        .items(
+            OriginCustomHeader::builder()
+                .header_name(H)
+                .header_value(value.expose())
+                .build()
+                .unwrap(),
+        )
+        .items(
+            OriginCustomHeader::builder()
+                .header_name("x-other")
+                .header_value("keep")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let origin = Origin::builder()
+        .id("alb")
+        .domain_name("alb.example.com")
+        .custom_headers(headers)
+        .build()
+        .unwrap();
+    DistributionConfig::builder()
+        .caller_reference("r")
+        .comment("c")
+        .enabled(true)
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(origin)
+                .build()
+                .unwrap(),
+        )
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("alb")
+                .viewer_protocol_policy(ViewerProtocolPolicy::AllowAll)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+fn distribution(status: &str) -> aws_sdk_cloudfront::types::Distribution {
+    aws_sdk_cloudfront::types::Distribution::builder()
+        .id("E1")
+        .arn("arn:aws:cloudfront::1:distribution/E1")
+        .status(status)
+        .last_modified_time(aws_sdk_cloudfront::primitives::DateTime::from_secs(0))
+        .in_progress_invalidation_batches(0)
+        .domain_name("d.cloudfront.net")
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cloudfront_retries_a_stale_etag_and_waits_for_deployed() {
+    use aws_sdk_cloudfront::operation::get_distribution::GetDistributionOutput;
+    use aws_sdk_cloudfront::operation::get_distribution_config::GetDistributionConfigOutput;
+    use aws_sdk_cloudfront::operation::update_distribution::{
+        UpdateDistributionError, UpdateDistributionOutput,
+    };
+    use aws_sdk_cloudfront::types::error::PreconditionFailed;
+    let v0 = v();
+    let config = distribution_config(&v0);
+    let get_config =
+        mock!(aws_sdk_cloudfront::Client::get_distribution_config).then_output(move || {
+            GetDistributionConfigOutput::builder()
+                .distribution_config(config.clone())
+                .e_tag("E-1")
+                .build()
+        });
+    let v1 = v();
+    let wanted = v1.expose().to_owned();
+    let update = mock!(aws_sdk_cloudfront::Client::update_distribution)
+        .match_requests(move |req| {
+            // The header changes on the listed origin; the other header stays.
+            let headers = req
+                .distribution_config()
+                .unwrap()
+                .origins()
+                .unwrap()
+                .items()[0]
+                .custom_headers()
+                .unwrap()
+                .items();
+            headers
+                .iter()
+                .any(|h| h.header_name() == H && h.header_value() == wanted)
+                && headers
+                    .iter()
+                    .any(|h| h.header_name() == "x-other" && h.header_value() == "keep")
+                && req.if_match() == Some("E-1")
+        })
+        .sequence()
+        .error(|| {
+            UpdateDistributionError::PreconditionFailed(
+                PreconditionFailed::builder().message("etag").build(),
+            )
+        })
+        .output(|| UpdateDistributionOutput::builder().build())
+        .build();
+    let status = mock!(aws_sdk_cloudfront::Client::get_distribution)
+        .sequence()
+        .output(|| {
+            GetDistributionOutput::builder()
+                .distribution(distribution("InProgress"))
+                .build()
+        })
+        .output(|| {
+            GetDistributionOutput::builder()
+                .distribution(distribution("Deployed"))
+                .build()
+        })
+        .build();
+    let client = mock_client!(
+        aws_sdk_cloudfront,
+        RuleMode::MatchAny,
+        [&get_config, &update, &status]
+    );
+    let target = CloudFrontTarget {
+        distribution_id: "E1".into(),
+        origin_ids: vec!["alb".into()],
+    };
+    let cf = CloudFrontInjector::new(client, target, H).with_poll(Duration::from_millis(10));
+    cf.send(&v1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        update.num_calls(),
+        2,
+        "a PreconditionFailed, then the retry"
+    );
+    assert_eq!(
+        status.num_calls(),
+        2,
+        "waited through InProgress to Deployed"
+    );
+}
+
+#[tokio::test]
+async fn cloudfront_still_in_progress_at_the_deadline_fails_retryably() {
+    use aws_sdk_cloudfront::operation::get_distribution::GetDistributionOutput;
+    use aws_sdk_cloudfront::operation::get_distribution_config::GetDistributionConfigOutput;
+    use aws_sdk_cloudfront::operation::update_distribution::UpdateDistributionOutput;
+    let config = distribution_config(&v());
+    let get_config =
+        mock!(aws_sdk_cloudfront::Client::get_distribution_config).then_output(move || {
+            GetDistributionConfigOutput::builder()
+                .distribution_config(config.clone())
+                .e_tag("E-1")
+                .build()
+        });
+    let update = mock!(aws_sdk_cloudfront::Client::update_distribution)
+        .then_output(|| UpdateDistributionOutput::builder().build());
+    let status = mock!(aws_sdk_cloudfront::Client::get_distribution).then_output(|| {
+        GetDistributionOutput::builder()
+            .distribution(distribution("InProgress"))
+            .build()
+    });
+    let client = mock_client!(
+        aws_sdk_cloudfront,
+        RuleMode::MatchAny,
+        [&get_config, &update, &status]
+    );
+    let target = CloudFrontTarget {
+        distribution_id: "E1".into(),
+        origin_ids: vec!["alb".into()],
+    };
+    let cf = CloudFrontInjector::new(client, target, H).with_poll(Duration::from_millis(10));
+    let err = cf.send(&v(), Duration::from_millis(100)).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("InProgress"), "{err}");
+}
+
+#[tokio::test]
+async fn a_rest_api_in_integration_mode_updates_each_integration_then_deploys_each_stage() {
+    use aws_sdk_apigateway::operation::create_deployment::CreateDeploymentOutput;
+    use aws_sdk_apigateway::operation::get_resources::GetResourcesOutput;
+    use aws_sdk_apigateway::operation::update_integration::UpdateIntegrationOutput;
+    use aws_sdk_apigateway::types::{Integration, IntegrationType, Method, Resource};
+    let v0 = v();
+    let literal = format!("'{}'", v0.expose());
+    let method = |kind: IntegrationType, params: bool| {
+        let mut integration = Integration::builder().r#type(kind);
+        if params {
+            integration = integration
+                .request_parameters(format!("integration.request.header.{H}"), literal.clone());
+        }
+        Method::builder()
+            .http_method("GET")
+            .method_integration(integration.build())
+            .build()
+    };
+    let resources = vec![
+        Resource::builder()
+            .id("r1")
+            .path("/")
+            .resource_methods("GET", method(IntegrationType::HttpProxy, true))
+            .build(),
+        Resource::builder()
+            .id("r2")
+            .path("/orders")
+            .resource_methods("POST", method(IntegrationType::Http, false))
+            .build(),
+        Resource::builder()
+            .id("r3")
+            .path("/mock")
+            .resource_methods("GET", method(IntegrationType::Mock, false))
+            .build(),
+    ];
+    let get = mock!(aws_sdk_apigateway::Client::get_resources).then_output(move || {
+        GetResourcesOutput::builder()
+            .set_items(Some(resources.clone()))
+            .build()
+    });
+    let v1 = v();
+    let quoted = format!("'{}'", v1.expose());
+    let update = mock!(aws_sdk_apigateway::Client::update_integration)
+        .match_requests(move |req| {
+            let op = &req.patch_operations()[0];
+            op.path()
+                == Some(&*format!(
+                    "/requestParameters/integration.request.header.{H}"
+                ))
+                && op.value() == Some(&*quoted)
+        })
+        .then_output(|| UpdateIntegrationOutput::builder().build());
+    let deploy = mock!(aws_sdk_apigateway::Client::create_deployment)
+        .then_output(|| CreateDeploymentOutput::builder().id("d").build());
+    let client = mock_client!(
+        aws_sdk_apigateway,
+        RuleMode::MatchAny,
+        [&get, &update, &deploy]
+    );
+    let target = RestApiTarget {
+        api_id: "api".into(),
+        stages: vec!["prod".into(), "beta".into()],
+        mode: RestApiMode::Integration,
+        variable: None,
+    };
+    let rest = RestApiInjector::new(client, target, H);
+    let sent = rest.sent().await.unwrap();
+    assert_eq!(
+        sent.len(),
+        2,
+        "the HTTP and HTTP_PROXY integrations, not the MOCK one"
+    );
+    assert_eq!(
+        sent.iter()
+            .filter(|s| s.value.as_ref() == Some(&v0))
+            .count(),
+        1
+    );
+    rest.send(&v1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(update.num_calls(), 2, "both HTTP integrations updated");
+    assert_eq!(deploy.num_calls(), 2, "one deployment per stage");
+}
+
+#[tokio::test]
+async fn an_http_api_stage_without_auto_deploy_is_deployed_and_other_mappings_stay() {
+    use aws_sdk_apigatewayv2::operation::create_deployment::CreateDeploymentOutput;
+    use aws_sdk_apigatewayv2::operation::get_integrations::GetIntegrationsOutput;
+    use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput;
+    use aws_sdk_apigatewayv2::operation::update_integration::UpdateIntegrationOutput;
+    use aws_sdk_apigatewayv2::types::Integration;
+    let v0 = v();
+    let mut params = HashMap::new();
+    params.insert(format!("overwrite:header.{H}"), v0.expose().to_owned());
+    params.insert("append:header.x-trace".to_owned(), "keep".to_owned());
+    let integration = Integration::builder()
+        .integration_id("i1")
+        .set_request_parameters(Some(params))
+        .build();
+    let list = mock!(aws_sdk_apigatewayv2::Client::get_integrations).then_output(move || {
+        GetIntegrationsOutput::builder()
+            .items(integration.clone())
+            .build()
+    });
+    let v1 = v();
+    let wanted = v1.expose().to_owned();
+    let update = mock!(aws_sdk_apigatewayv2::Client::update_integration)
+        .match_requests(move |req| {
+            let p = req.request_parameters().unwrap();
+            p.get(&format!("overwrite:header.{H}")) == Some(&wanted)
+                && p.get("append:header.x-trace").map(String::as_str) == Some("keep")
+                && !p
+                    .keys()
+                    .any(|k| k.starts_with(&format!("append:header.{H}")))
+        })
+        .then_output(|| UpdateIntegrationOutput::builder().build());
+    let stage = mock!(aws_sdk_apigatewayv2::Client::get_stage)
+        .then_output(|| GetStageOutput::builder().auto_deploy(false).build());
+    let deploy = mock!(aws_sdk_apigatewayv2::Client::create_deployment)
+        .match_requests(|req| req.stage_name() == Some("live"))
+        .then_output(|| CreateDeploymentOutput::builder().build());
+    let client = mock_client!(
+        aws_sdk_apigatewayv2,
+        RuleMode::MatchAny,
+        [&list, &update, &stage, &deploy]
+    );
+    let target = HttpApiTarget {
+        api_id: "api".into(),
+        integration_ids: vec![],
+        stage: "live".into(),
+    };
+    let http = HttpApiInjector::new(client, target, H);
+    http.send(&v1, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(update.num_calls(), 1);
+    assert_eq!(
+        deploy.num_calls(),
+        1,
+        "a stage without auto-deploy is deployed"
+    );
+}
