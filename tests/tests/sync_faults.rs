@@ -313,3 +313,33 @@ async fn configuration_problems_are_reported_at_once_with_exit_64() {
         assert!(err.contains(key), "{key}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_step_runs_the_probes() {
+    let w = World::create(&secret_like('0')).await;
+    let upstream = edgeguard_tests::upstream::Upstream::start().await;
+    let probes = format!(
+        "{TIMING}\n[[probe]]\nurl = \"{}/healthz\"\nexpect = 200\n",
+        upstream.url()
+    );
+    std::fs::write(&w.config, w.toml(&probes)).unwrap();
+    let token = "5f0e4d3c-2b1a-4098-8776-655443322110";
+    assert_eq!(w.sync(&["step", "test", "--token", token]).0, 0);
+    assert_eq!(upstream.seen_at("/healthz").len(), 1);
+
+    // A direct probe (no header, straight to the ALB) must be rejected; this one is not.
+    let direct = format!(
+        "{probes}\n[[probe]]\nurl = \"{}/\"\ndirect = true\n",
+        upstream.url()
+    );
+    std::fs::write(&w.config, w.toml(&direct)).unwrap();
+    let (code, _, err) = w.sync(&["step", "test", "--token", token]);
+    assert_eq!(code, 1);
+    assert!(err.contains("expected 403"), "{err}");
+    assert!(
+        upstream
+            .seen_at("/")
+            .iter()
+            .all(|s| s.headers.get(HEADER).is_none())
+    );
+}

@@ -1,0 +1,229 @@
+//! The Prometheus text exposition of [`Metrics`].
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::{BUCKETS, Listener, Metrics, Outcome, UpstreamFailure};
+use crate::auth::Rejection;
+
+impl Metrics {
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let w = &mut out;
+        header(w, "edgeguard_build_info", "gauge", "Build information.");
+        let _ = writeln!(
+            w,
+            "edgeguard_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+
+        header(
+            w,
+            "edgeguard_requests_total",
+            "counter",
+            "Requests by listener and outcome.",
+        );
+        for (l, listener) in Listener::ALL.iter().enumerate() {
+            for (o, outcome) in Outcome::ALL.iter().enumerate() {
+                let _ = writeln!(
+                    w,
+                    "edgeguard_requests_total{{listener=\"{}\",outcome=\"{}\"}} {}",
+                    listener.as_str(),
+                    outcome.as_str(),
+                    self.requests[l][o].load(Relaxed)
+                );
+            }
+        }
+
+        header(
+            w,
+            "edgeguard_rejections_total",
+            "counter",
+            "Rejected requests (403) by reason.",
+        );
+        for (i, why) in Rejection::ALL.iter().enumerate() {
+            let _ = writeln!(
+                w,
+                "edgeguard_rejections_total{{reason=\"{}\"}} {}",
+                why.as_str(),
+                self.rejections[i].load(Relaxed)
+            );
+        }
+
+        header(
+            w,
+            "edgeguard_accepted_matches_total",
+            "counter",
+            "Accepted requests by the label of the value that matched (never the value).",
+        );
+        for (label, counter) in self
+            .matches
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                w,
+                "edgeguard_accepted_matches_total{{accepted=\"{label}\"}} {}",
+                counter.load(Relaxed)
+            );
+        }
+
+        header(
+            w,
+            "edgeguard_request_duration_seconds",
+            "histogram",
+            "Time from request head to response head, by listener.",
+        );
+        for (l, listener) in Listener::ALL.iter().enumerate() {
+            let h = &self.durations[l];
+            let name = listener.as_str();
+            let mut cumulative = 0;
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                cumulative += h.buckets[i].load(Relaxed);
+                let _ = writeln!(
+                    w,
+                    "edgeguard_request_duration_seconds_bucket{{listener=\"{name}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            cumulative += h.buckets[BUCKETS.len()].load(Relaxed);
+            let _ = writeln!(
+                w,
+                "edgeguard_request_duration_seconds_bucket{{listener=\"{name}\",le=\"+Inf\"}} {cumulative}"
+            );
+            let _ = writeln!(
+                w,
+                "edgeguard_request_duration_seconds_sum{{listener=\"{name}\"}} {}",
+                h.sum_micros.load(Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                w,
+                "edgeguard_request_duration_seconds_count{{listener=\"{name}\"}} {cumulative}"
+            );
+        }
+
+        header(
+            w,
+            "edgeguard_upstream_errors_total",
+            "counter",
+            "Failures to forward, by kind.",
+        );
+        for (i, kind) in UpstreamFailure::ALL.iter().enumerate() {
+            let _ = writeln!(
+                w,
+                "edgeguard_upstream_errors_total{{kind=\"{}\"}} {}",
+                kind.as_str(),
+                self.upstream_errors[i].load(Relaxed)
+            );
+        }
+
+        header(
+            w,
+            "edgeguard_connections_open",
+            "gauge",
+            "Open client connections.",
+        );
+        per_listener(w, "edgeguard_connections_open", &self.connections_open);
+        header(
+            w,
+            "edgeguard_connections_total",
+            "counter",
+            "Accepted client connections.",
+        );
+        per_listener(w, "edgeguard_connections_total", &self.connections_total);
+        header(
+            w,
+            "edgeguard_connection_timeouts_total",
+            "counter",
+            "Connections closed by the idle or header-read timeout.",
+        );
+        per_listener(
+            w,
+            "edgeguard_connection_timeouts_total",
+            &self.connection_timeouts,
+        );
+
+        header(
+            w,
+            "edgeguard_tls_reload_total",
+            "counter",
+            "Certificate reloads from disk, by result.",
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_tls_reload_total{{result=\"success\"}} {}",
+            self.tls_reload_success.load(Relaxed)
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_tls_reload_total{{result=\"error\"}} {}",
+            self.tls_reload_error.load(Relaxed)
+        );
+        header(
+            w,
+            "edgeguard_secret_refresh_total",
+            "counter",
+            "Reads of the secret source.",
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_secret_refresh_total{{result=\"success\"}} {}",
+            self.refresh_success.load(Relaxed)
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_secret_refresh_total{{result=\"error\"}} {}",
+            self.refresh_error.load(Relaxed)
+        );
+        header(
+            w,
+            "edgeguard_secret_swaps_total",
+            "counter",
+            "Times a new accepted set was swapped in.",
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_secret_swaps_total {}",
+            self.swaps.load(Relaxed)
+        );
+        header(
+            w,
+            "edgeguard_accepted_values",
+            "gauge",
+            "Values in the accepted set (0: none loaded).",
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_accepted_values {}",
+            self.accepted_values.load(Relaxed)
+        );
+        header(
+            w,
+            "edgeguard_secret_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful read of the secret source (0: never).",
+        );
+        let _ = writeln!(
+            w,
+            "edgeguard_secret_last_success_timestamp_seconds {}",
+            self.last_refresh_success.load(Relaxed)
+        );
+        out
+    }
+}
+
+fn header(w: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(w, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn per_listener(w: &mut String, name: &str, values: &[AtomicU64; 2]) {
+    for (l, listener) in Listener::ALL.iter().enumerate() {
+        let _ = writeln!(
+            w,
+            "{name}{{listener=\"{}\"}} {}",
+            listener.as_str(),
+            values[l].load(Relaxed)
+        );
+    }
+}
