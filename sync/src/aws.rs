@@ -75,6 +75,7 @@ pub fn rotation(sdk: &SdkConfig, config: &Config, progress: Box<dyn Progress>) -
         .map(|p| Box::new(HttpProbe::new(p.clone())) as Box<dyn crate::probe::Probe>)
         .collect();
     Rotation {
+        secret_id: config.secret_id.clone(),
         store: Box::new(store),
         acceptors,
         injectors,

@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod config;
 pub mod error;
+pub mod lambda;
 pub mod logging;
 pub mod probe;
 pub mod rotation;

@@ -43,6 +43,8 @@ pub fn system_clock() -> Clock {
 
 /// The stores and targets a rotation acts on.
 pub struct Rotation {
+    /// The secret as configured (a name or an ARN).
+    pub secret_id: String,
     pub store: Box<dyn SecretStore>,
     pub acceptors: Vec<Box<dyn Acceptor>>,
     pub injectors: Vec<Box<dyn Injector>>,
@@ -131,7 +133,13 @@ impl Rotation {
         let state = self.store.state().await?;
         let value_of = async |stage: &str| -> Result<Option<(Version, SecretValue)>, SyncError> {
             match state.with_stage(stage) {
-                Some(v) => Ok(Some((v.clone(), self.store.value(&v.id).await?))),
+                // A version without a value yet (registered by Secrets Manager before
+                // `create`) counts as not there.
+                Some(v) => Ok(self
+                    .store
+                    .value(&v.id)
+                    .await?
+                    .map(|value| (v.clone(), value))),
                 None => Ok(None),
             }
         };

@@ -41,6 +41,8 @@ pub struct TargetReport {
 pub struct Located {
     pub location: String,
     pub holds: Holds,
+    /// False while the value is not yet in effect everywhere (CloudFront deploying).
+    pub settled: bool,
 }
 
 fn epoch(t: Option<SystemTime>) -> Option<u64> {
@@ -88,6 +90,7 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
                         .map(|h| Located {
                             location: "accepts".into(),
                             holds: h,
+                            settled: true,
                         })
                         .collect(),
                     error: None,
@@ -123,6 +126,7 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
                     located.push(Located {
                         location: s.location,
                         holds,
+                        settled: s.settled,
                     });
                 }
                 injectors.push(TargetReport {
@@ -197,9 +201,10 @@ impl Report {
                             .iter()
                             .map(|l| {
                                 format!(
-                                    "{}={}",
+                                    "{}={}{}",
                                     l.location,
-                                    describe(l.holds).trim_start_matches("the ")
+                                    describe(l.holds).trim_start_matches("the "),
+                                    if l.settled { "" } else { " (deploying)" }
                                 )
                             })
                             .collect();

@@ -32,6 +32,8 @@ impl Version {
 pub struct SecretState {
     pub versions: Vec<Version>,
     pub finished_at: Option<SystemTime>,
+    /// Whether Secrets Manager rotation is turned on (the rotation Lambda checks it).
+    pub rotation_enabled: bool,
 }
 
 impl SecretState {
@@ -49,7 +51,9 @@ pub trait SecretStore: Send + Sync {
     /// A description for messages, such as `secretsmanager:edgeguard/origin-verify`.
     fn name(&self) -> &str;
     async fn state(&self) -> Result<SecretState, SyncError>;
-    async fn value(&self, version_id: &str) -> Result<SecretValue, SyncError>;
+    /// The version's value; `None` while it has none (Secrets Manager registers the
+    /// rotation's version id as AWSPENDING before `createSecret` stores its value).
+    async fn value(&self, version_id: &str) -> Result<Option<SecretValue>, SyncError>;
     /// Stores `value` as a new version labelled AWSPENDING, with `token` as its id
     /// (ClientRequestToken: the same call twice creates one version).
     async fn put_pending(&self, token: &str, value: &SecretValue) -> Result<(), SyncError>;

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_wafv2::types::Scope;
 use edgeguard_tests::world::{HEADER, RULE, SECRET, TIMING, World, wait_child};
 use edgeguard_tests::{poll, secret_like};
 
@@ -51,41 +50,22 @@ async fn status_reports_a_hand_edited_waf_rule_and_a_stray_injector() {
     assert_eq!(w.sync(&["status"]).0, 0);
 
     // The WAF rule edited by hand (another value).
-    let wafc = aws_sdk_wafv2::Client::new(&w.sdk);
-    let got = wafc
-        .get_web_acl()
-        .name(&w.waf_name)
-        .scope(Scope::Regional)
-        .id(&w.waf_id)
-        .send()
-        .await
-        .unwrap();
-    let acl = got.web_acl().unwrap().clone();
-    let mut rules = acl.rules().to_vec();
-    let owned = rules.iter_mut().find(|r| r.name() == RULE).unwrap();
-    let mut bm = owned
-        .statement()
-        .unwrap()
-        .byte_match_statement()
-        .unwrap()
-        .clone();
-    bm.search_string = aws_sdk_wafv2::primitives::Blob::new(stray.as_bytes());
-    owned.statement = Some(
-        aws_sdk_wafv2::types::Statement::builder()
-            .byte_match_statement(bm)
-            .build(),
-    );
-    wafc.update_web_acl()
-        .name(acl.name())
-        .scope(Scope::Regional)
-        .id(acl.id())
-        .set_default_action(acl.default_action().cloned())
-        .set_rules(Some(rules))
-        .set_visibility_config(acl.visibility_config().cloned())
-        .lock_token(got.lock_token().unwrap())
-        .send()
-        .await
-        .unwrap();
+    w.edit_waf_rules(|rules| {
+        let owned = rules.iter_mut().find(|r| r.name() == RULE).unwrap();
+        let mut bm = owned
+            .statement()
+            .unwrap()
+            .byte_match_statement()
+            .unwrap()
+            .clone();
+        bm.search_string = aws_sdk_wafv2::primitives::Blob::new(stray.as_bytes());
+        owned.statement = Some(
+            aws_sdk_wafv2::types::Statement::builder()
+                .byte_match_statement(bm)
+                .build(),
+        );
+    })
+    .await;
     let (code, out, err) = w.sync(&["status"]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(out.contains("no staged version"), "{out}");
@@ -97,33 +77,8 @@ async fn status_reports_a_hand_edited_waf_rule_and_a_stray_injector() {
 async fn a_missing_waf_rule_is_drift_and_rotate_refuses_without_changing_anything() {
     let v0 = secret_like('0');
     let w = World::create(&v0).await;
-    let wafc = aws_sdk_wafv2::Client::new(&w.sdk);
-    let got = wafc
-        .get_web_acl()
-        .name(&w.waf_name)
-        .scope(Scope::Regional)
-        .id(&w.waf_id)
-        .send()
-        .await
-        .unwrap();
-    let acl = got.web_acl().unwrap().clone();
-    let rules: Vec<_> = acl
-        .rules()
-        .iter()
-        .filter(|r| r.name() != RULE)
-        .cloned()
-        .collect();
-    wafc.update_web_acl()
-        .name(acl.name())
-        .scope(Scope::Regional)
-        .id(acl.id())
-        .set_default_action(acl.default_action().cloned())
-        .set_rules(Some(rules))
-        .set_visibility_config(acl.visibility_config().cloned())
-        .lock_token(got.lock_token().unwrap())
-        .send()
-        .await
-        .unwrap();
+    w.edit_waf_rules(|rules| rules.retain(|r| r.name() != RULE))
+        .await;
     let (code, out, _) = w.sync(&["status"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("no rule named"), "{out}");

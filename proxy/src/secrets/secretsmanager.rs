@@ -30,6 +30,10 @@ const STAGES: [(&str, &str); 3] = [
 enum Fetched {
     Value(Secret),
     Unusable,
+    /// Registered without a value yet: Secrets Manager attaches AWSPENDING to the new
+    /// version id before the rotation function's createSecret stores the value. Not
+    /// cached, so the value is read once it is there.
+    NotYet,
 }
 
 #[derive(Debug)]
@@ -63,17 +67,27 @@ impl SecretsManagerSource {
     }
 
     async fn fetch(&self, version_id: &str) -> Result<Fetched, SourceError> {
-        let out = self
+        let sent = self
             .client
             .get_secret_value()
             .secret_id(&self.secret_id)
             .version_id(version_id)
             .send()
-            .await
-            .map_err(|e| self.aws_error("GetSecretValue", e))?;
-        let parsed = match out.secret_string() {
-            Some(text) => document::parse(text, &self.header),
-            None => Err(DocumentProblem::NoString),
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(Fetched::NotYet);
+            }
+            Err(e) => return Err(self.aws_error("GetSecretValue", e)),
+        };
+        let parsed = match (out.secret_string(), out.secret_binary()) {
+            (Some(text), _) => document::parse(text, &self.header),
+            (None, None) => return Ok(Fetched::NotYet),
+            (None, Some(_)) => Err(DocumentProblem::NoString),
         };
         match parsed {
             Ok(secret) => Ok(Fetched::Value(secret)),
@@ -130,8 +144,12 @@ impl Source for SecretsManagerSource {
             .collect();
         for (_, version) in &wanted {
             if !self.cache.contains_key(*version) {
-                let fetched = self.fetch(version).await?;
-                self.cache.insert((*version).clone(), fetched);
+                match self.fetch(version).await? {
+                    Fetched::NotYet => {}
+                    fetched => {
+                        self.cache.insert((*version).clone(), fetched);
+                    }
+                }
             }
         }
         self.cache

@@ -16,13 +16,15 @@ use crate::value::SecretValue;
 
 #[derive(Debug, Default)]
 pub struct State {
-    pub versions: Vec<(Version, SecretValue)>,
+    pub versions: Vec<(Version, Option<SecretValue>)>,
     pub finished_at: Option<SystemTime>,
     pub accepted: Vec<Vec<SecretValue>>,
     pub sent: Vec<SecretValue>,
     pub violations: Vec<String>,
     /// The next this many injector sends fail.
     pub failing_sends: usize,
+    /// Injectors report their value as not yet in effect (a deployment in progress).
+    pub unsettled: bool,
 }
 
 impl State {
@@ -30,7 +32,7 @@ impl State {
         self.versions
             .iter()
             .filter(|(v, _)| !v.stages.is_empty())
-            .map(|(_, s)| s)
+            .filter_map(|(_, s)| s.as_ref())
             .collect()
     }
 
@@ -38,7 +40,7 @@ impl State {
         self.versions
             .iter()
             .find(|(v, _)| v.has(stage))
-            .map(|(_, s)| s.clone())
+            .and_then(|(_, s)| s.clone())
     }
 }
 
@@ -56,13 +58,24 @@ impl World {
                     stages: vec!["AWSCURRENT".into()],
                     created: Some(SystemTime::now()),
                 },
-                v0.clone(),
+                Some(v0.clone()),
             )],
             accepted: vec![vec![v0.clone()]; acceptors],
             sent: vec![v0.clone(); injectors],
             ..State::default()
         };
         (Self(Arc::new(Mutex::new(state))), v0)
+    }
+
+    /// Registers `token` as AWSPENDING without a value, as Secrets Manager does before
+    /// calling the rotation function.
+    pub fn register_pending(&self, token: &str) {
+        let version = Version {
+            id: token.into(),
+            stages: vec!["AWSPENDING".into()],
+            created: Some(SystemTime::now()),
+        };
+        self.state().versions.push((version, None));
     }
 
     pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -105,10 +118,11 @@ impl SecretStore for World {
         Ok(SecretState {
             versions: s.versions.iter().map(|(v, _)| v.clone()).collect(),
             finished_at: s.finished_at,
+            rotation_enabled: true,
         })
     }
 
-    async fn value(&self, version_id: &str) -> Result<SecretValue, SyncError> {
+    async fn value(&self, version_id: &str) -> Result<Option<SecretValue>, SyncError> {
         let s = self.state();
         s.versions
             .iter()
@@ -122,7 +136,9 @@ impl SecretStore for World {
 
     async fn put_pending(&self, token: &str, value: &SecretValue) -> Result<(), SyncError> {
         let mut s = self.state();
-        if s.versions.iter().any(|(v, _)| v.id == token) {
+        if let Some((_, slot)) = s.versions.iter_mut().find(|(v, _)| v.id == token) {
+            // Registered without a value (as Secrets Manager does): store it once.
+            slot.get_or_insert_with(|| value.clone());
             return Ok(());
         }
         s.versions.push((
@@ -131,7 +147,7 @@ impl SecretStore for World {
                 stages: vec!["AWSPENDING".into()],
                 created: Some(SystemTime::now()),
             },
-            value.clone(),
+            Some(value.clone()),
         ));
         Ok(())
     }
@@ -231,6 +247,7 @@ impl Injector for FakeInjector {
         Ok(vec![Sent {
             location: "here".into(),
             value: Some(s.sent[self.index].clone()),
+            settled: !s.unsettled,
         }])
     }
 

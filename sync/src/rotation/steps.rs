@@ -12,17 +12,30 @@ impl Rotation {
     /// Step 1: a new AWSPENDING version with this token (or the one it already made).
     pub async fn create(&self, token: &str) -> Result<(), SyncError> {
         let state = self.store.state().await?;
-        if let Some(version) = state.version(token) {
-            if version.has(PENDING) || version.has(CURRENT) {
-                self.progress
-                    .step(&format!("create: version {token} exists already"));
-                return Ok(());
+        let registered = match state.version(token) {
+            Some(v) if v.has(CURRENT) => true,
+            Some(v) if v.has(PENDING) => {
+                // Secrets Manager's own rotation registers the id before createSecret.
+                if self.store.value(token).await?.is_some() {
+                    self.progress
+                        .step(&format!("create: version {token} exists already"));
+                    return Ok(());
+                }
+                false
             }
-            return Err(SyncError::Refused(format!(
-                "version {token} exists but is neither AWSPENDING nor AWSCURRENT"
-            )));
+            Some(_) => {
+                return Err(SyncError::Refused(format!(
+                    "version {token} exists but is neither AWSPENDING nor AWSCURRENT"
+                )));
+            }
+            None => false,
+        };
+        if registered {
+            self.progress
+                .step(&format!("create: version {token} is current already"));
+            return Ok(());
         }
-        if let Some(other) = state.with_stage(PENDING) {
+        if let Some(other) = state.with_stage(PENDING).filter(|v| v.id != token) {
             return Err(SyncError::Refused(format!(
                 "AWSPENDING is on another version ({}): finish that rotation or run `rollback`",
                 other.id
@@ -43,8 +56,17 @@ impl Rotation {
     }
 
     /// Step 2: widen the acceptors to {current, pending, previous}, wait for them to
-    /// converge, then switch the injectors to pending (CloudFront: until Deployed).
+    /// converge, then switch the injectors to pending and wait until that is in effect
+    /// (CloudFront: Deployed).
     pub async fn set(&self, token: &str) -> Result<(), SyncError> {
+        self.set_within(token, self.timing.cloudfront_deploy_timeout)
+            .await
+    }
+
+    /// `set`, with each injector given at most `deadline` to take effect (the rotation
+    /// Lambda passes what is left of its 15 minutes). Past it the step fails retryably
+    /// and can be run again: it resumes from what the targets say.
+    pub async fn set_within(&self, token: &str, deadline: Duration) -> Result<(), SyncError> {
         let staged = self.staged().await?;
         let (_, current) = staged.current()?;
         let Some((version, pending)) = staged.pending.as_ref().filter(|(v, _)| v.id == token)
@@ -66,30 +88,50 @@ impl Rotation {
                 .iter()
                 .all(|s| s.value.as_ref() == Some(pending));
         }
-        if switched {
-            self.progress
-                .step("set: every injector already sends the pending value");
-            return Ok(());
+        if !switched {
+            // The proxies pick AWSPENDING up on their own refresh; the WAF needs time to
+            // propagate. Waited again on a resumed `set`: when the first wait ended is
+            // unknown.
+            self.wait("acceptors to converge", self.timing.acceptor_settle)
+                .await;
         }
-        // The proxies pick AWSPENDING up on their own refresh; the WAF needs time to
-        // propagate. Waited again on a resumed `set`: when the first wait ended is unknown.
-        self.wait("acceptors to converge", self.timing.acceptor_settle)
-            .await;
         for i in &self.injectors {
-            if i.sent()
-                .await?
-                .iter()
-                .all(|s| s.value.as_ref() == Some(pending))
-            {
-                continue;
+            let sent = i.sent().await?;
+            if !sent.iter().all(|s| s.value.as_ref() == Some(pending)) {
+                self.progress.step(&format!("set: {} → pending", i.name()));
+                i.send(pending, deadline).await?;
+            } else if !sent.iter().all(|s| s.settled) {
+                self.progress
+                    .step(&format!("set: waiting for {} to take effect", i.name()));
+                i.wait_settled(deadline).await?;
             }
-            self.progress.step(&format!("set: {} → pending", i.name()));
-            i.send(pending, self.timing.cloudfront_deploy_timeout)
-                .await?;
         }
         self.progress
             .step(&format!("set: injectors send version {}", version.id));
         Ok(())
+    }
+
+    /// The first injector location that does not send `value`, or not yet everywhere.
+    async fn first_not_sending(&self, value: &SecretValue) -> Result<Option<String>, SyncError> {
+        for i in &self.injectors {
+            for s in i.sent().await? {
+                if s.value.as_ref() != Some(value) {
+                    return Ok(Some(format!(
+                        "{} {} sends another value",
+                        i.name(),
+                        s.location
+                    )));
+                }
+                if !s.settled {
+                    return Ok(Some(format!(
+                        "{} {} is still deploying",
+                        i.name(),
+                        s.location
+                    )));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Step 3: every probe answers as expected.
@@ -117,19 +159,10 @@ impl Rotation {
                     "version {token} is not AWSPENDING"
                 )));
             };
-            for i in &self.injectors {
-                if let Some(s) = i
-                    .sent()
-                    .await?
-                    .iter()
-                    .find(|s| s.value.as_ref() != Some(pending))
-                {
-                    return Err(SyncError::Refused(format!(
-                        "{} {} does not send the pending value yet: run `set` first",
-                        i.name(),
-                        s.location
-                    )));
-                }
+            if let Some(which) = self.first_not_sending(pending).await? {
+                return Err(SyncError::Refused(format!(
+                    "{which}, not the pending value in effect: run `set` first"
+                )));
             }
             let (current, _) = staged.current()?;
             self.store
@@ -162,20 +195,10 @@ impl Rotation {
                 v.id
             )));
         }
-        for i in &self.injectors {
-            if let Some(s) = i
-                .sent()
-                .await?
-                .iter()
-                .find(|s| s.value.as_ref() != Some(current))
-            {
-                return Err(SyncError::Refused(format!(
-                    "{} {} sends {:?}, not the current value: pruning would reject its requests",
-                    i.name(),
-                    s.location,
-                    staged.holds(s.value.as_ref())
-                )));
-            }
+        if let Some(which) = self.first_not_sending(current).await? {
+            return Err(SyncError::Refused(format!(
+                "{which}, not the current value in effect: pruning would reject its requests"
+            )));
         }
         if !force {
             let left = self.window_left(&staged);

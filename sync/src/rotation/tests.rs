@@ -12,6 +12,7 @@ const TIMING: Timing = Timing {
 
 fn rotation(world: &World, acceptors: usize, injectors: usize) -> Rotation {
     Rotation {
+        secret_id: "fake".into(),
         store: Box::new(world.clone()),
         acceptors: (0..acceptors).map(|i| world.acceptor(i)).collect(),
         injectors: (0..injectors).map(|i| world.injector(i)).collect(),
@@ -171,4 +172,40 @@ fn tokens_are_uuid_v4() {
     assert_eq!(t.len(), 36);
     assert_eq!(&t[14..15], "4");
     assert_ne!(t, new_token().unwrap());
+}
+
+#[tokio::test(start_paused = true)]
+async fn finish_and_prune_wait_for_a_deployment_in_progress() {
+    let (world, _) = World::new(1, 1);
+    let r = rotation(&world, 1, 1);
+    r.create("t-1").await.unwrap();
+    r.set("t-1").await.unwrap();
+    // CloudFront reports the new header but is still deploying: some edges send the old one.
+    world.state().unsettled = true;
+    let err = r.finish("t-1").await.unwrap_err();
+    assert!(err.to_string().contains("still deploying"), "{err}");
+    world.state().unsettled = false;
+    r.finish("t-1").await.unwrap();
+    world.state().unsettled = true;
+    let err = r.prune(true).await.unwrap_err();
+    assert!(err.to_string().contains("still deploying"), "{err}");
+    world.state().unsettled = false;
+    r.prune(true).await.unwrap();
+    no_violations(&world);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_version_registered_without_a_value_gets_one_from_create() {
+    let (world, _) = World::new(1, 1);
+    let r = rotation(&world, 1, 1);
+    world.register_pending("sm-token");
+    // Before create, the value-less AWSPENDING is not a staged value.
+    assert!(r.staged().await.unwrap().pending.is_none());
+    r.create("sm-token").await.unwrap();
+    let v1 = world.state().stage("AWSPENDING").expect("a value now");
+    r.create("sm-token").await.unwrap();
+    assert_eq!(world.state().stage("AWSPENDING"), Some(v1));
+    r.set("sm-token").await.unwrap();
+    r.finish("sm-token").await.unwrap();
+    no_violations(&world);
 }

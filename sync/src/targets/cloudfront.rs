@@ -118,19 +118,23 @@ impl CloudFrontInjector {
         config
     }
 
+    async fn status(&self) -> Result<String, SyncError> {
+        let out = self
+            .client
+            .get_distribution()
+            .id(&self.target.distribution_id)
+            .send()
+            .await
+            .map_err(|e| aws(&self.name, "GetDistribution", e))?;
+        Ok(out
+            .distribution()
+            .map(|d| d.status().to_owned())
+            .unwrap_or_default())
+    }
+
     async fn wait_deployed(&self, deadline: Instant) -> Result<(), SyncError> {
         loop {
-            let out = self
-                .client
-                .get_distribution()
-                .id(&self.target.distribution_id)
-                .send()
-                .await
-                .map_err(|e| aws(&self.name, "GetDistribution", e))?;
-            let status = out
-                .distribution()
-                .map(|d| d.status().to_owned())
-                .unwrap_or_default();
+            let status = self.status().await?;
             if status == "Deployed" {
                 return Ok(());
             }
@@ -156,6 +160,7 @@ impl Injector for CloudFrontInjector {
         if let Some(e) = self.missing_origins(&config) {
             return Err(e);
         }
+        let settled = self.status().await? == "Deployed";
         let origins = config
             .origins()
             .map(|o| o.items().to_vec())
@@ -173,8 +178,13 @@ impl Injector for CloudFrontInjector {
                             .find(|h| h.header_name().eq_ignore_ascii_case(&self.header))
                     })
                     .map(|h| SecretValue::from_target(h.header_value())),
+                settled,
             })
             .collect())
+    }
+
+    async fn wait_settled(&self, deadline: Duration) -> Result<(), SyncError> {
+        self.wait_deployed(Instant::now() + deadline).await
     }
 
     async fn send(&self, value: &SecretValue, deadline: Duration) -> Result<(), SyncError> {

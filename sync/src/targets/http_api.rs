@@ -93,6 +93,7 @@ impl Injector for HttpApiInjector {
                     .request_parameters()
                     .and_then(|p| p.get(&key))
                     .map(|v| SecretValue::from_target(v.clone())),
+                settled: true,
             })
             .collect())
     }

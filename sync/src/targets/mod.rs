@@ -29,12 +29,15 @@ pub trait Acceptor: Send + Sync {
     async fn accept(&self, values: &[SecretValue]) -> Result<(), SyncError>;
 }
 
-/// One place an injector sets the header (a stage, an integration, an origin), and the
-/// value it sends there (`None`: no header is set).
+/// One place an injector sets the header (a stage, an integration, an origin), the value
+/// it sends there (`None`: no header is set), and whether that value is in effect
+/// everywhere (`false` while a CloudFront deployment is in progress: some edges may still
+/// send the value before).
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub location: String,
     pub value: Option<SecretValue>,
+    pub settled: bool,
 }
 
 /// Something that adds the header to forwarded requests (API Gateway, CloudFront).
@@ -45,6 +48,10 @@ pub trait Injector: Send + Sync {
     /// Points every location at `value` and returns once it is in effect (CloudFront:
     /// Deployed), or fails when `deadline` runs out first.
     async fn send(&self, value: &SecretValue, deadline: Duration) -> Result<(), SyncError>;
+    /// Waits until what `sent` reports is in effect everywhere (CloudFront: Deployed).
+    async fn wait_settled(&self, _deadline: Duration) -> Result<(), SyncError> {
+        Ok(())
+    }
 }
 
 /// At most this many pages of a paginated listing are read.

@@ -127,6 +127,7 @@ impl Injector for RestApiInjector {
                     sent.push(Sent {
                         location: format!("stage {stage} variable {}", self.variable()),
                         value: value.map(SecretValue::from_target),
+                        settled: true,
                     });
                 }
                 Ok(sent)
@@ -138,6 +139,7 @@ impl Injector for RestApiInjector {
                 .map(|i| Sent {
                     location: format!("{} {}", i.http_method, i.path),
                     value: i.literal.map(SecretValue::from_target),
+                    settled: true,
                 })
                 .collect()),
         }

@@ -80,26 +80,43 @@ impl SecretStore for SecretsManagerStore {
         Ok(SecretState {
             versions,
             finished_at,
+            rotation_enabled: described.rotation_enabled().unwrap_or(false),
         })
     }
 
-    async fn value(&self, version_id: &str) -> Result<SecretValue, SyncError> {
-        let out = self
+    async fn value(&self, version_id: &str) -> Result<Option<SecretValue>, SyncError> {
+        let sent = self
             .client
             .get_secret_value()
             .secret_id(&self.secret_id)
             .version_id(version_id)
             .send()
-            .await
-            .map_err(|e| aws(&self.name, "GetSecretValue", e))?;
-        let text = out.secret_string().ok_or_else(|| SyncError::Target {
-            target: self.name.clone(),
-            problem: format!("version {version_id} has no SecretString"),
-        })?;
-        SecretValue::from_secret_string(text, &self.header).map_err(|e| SyncError::Target {
-            target: self.name.clone(),
-            problem: format!("version {version_id}: {e}"),
-        })
+            .await;
+        let out = match sent {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(aws(&self.name, "GetSecretValue", e)),
+        };
+        let Some(text) = out.secret_string() else {
+            if out.secret_binary().is_some() {
+                return Err(SyncError::Target {
+                    target: self.name.clone(),
+                    problem: format!("version {version_id} is binary, not a SecretString"),
+                });
+            }
+            return Ok(None);
+        };
+        SecretValue::from_secret_string(text, &self.header)
+            .map(Some)
+            .map_err(|e| SyncError::Target {
+                target: self.name.clone(),
+                problem: format!("version {version_id}: {e}"),
+            })
     }
 
     async fn put_pending(&self, token: &str, value: &SecretValue) -> Result<(), SyncError> {

@@ -5,6 +5,33 @@ use aws_sdk_wafv2::types as waf;
 use super::{HEADER, OTHER_RULE, RULE, SECRET, VARIABLE, World};
 
 impl World {
+    /// Changes the web ACL's rules by hand (as an operator might), keeping the rest.
+    pub async fn edit_waf_rules(&self, edit: impl FnOnce(&mut Vec<waf::Rule>)) {
+        let wafc = aws_sdk_wafv2::Client::new(&self.sdk);
+        let got = wafc
+            .get_web_acl()
+            .name(&self.waf_name)
+            .scope(waf::Scope::Regional)
+            .id(&self.waf_id)
+            .send()
+            .await
+            .unwrap();
+        let acl = got.web_acl().unwrap().clone();
+        let mut rules = acl.rules().to_vec();
+        edit(&mut rules);
+        wafc.update_web_acl()
+            .name(acl.name())
+            .scope(waf::Scope::Regional)
+            .id(acl.id())
+            .set_default_action(acl.default_action().cloned())
+            .set_rules(Some(rules))
+            .set_visibility_config(acl.visibility_config().cloned())
+            .lock_token(got.lock_token().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// The value of each stage, read from Secrets Manager.
     pub async fn staged(&self) -> Staged {
         let sm = aws_sdk_secretsmanager::Client::new(&self.sdk);

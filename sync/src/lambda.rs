@@ -1,0 +1,214 @@
+//! The Secrets Manager rotation function: a thin shell over the steps.
+//!
+//! Secrets Manager invokes it with `{"Step": "createSecret"|"setSecret"|"testSecret"|
+//! "finishSecret", "SecretId": …, "ClientRequestToken": …}`; an EventBridge schedule
+//! invokes the same function with `{"action": "prune"}` (and `{"action": "status"}` is
+//! there for operators). Entry checks follow the rotation contract: rotation enabled, the
+//! token a version of the secret, nothing to do once it is AWSCURRENT, refused unless it
+//! is AWSPENDING.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::secretsmanager::SecretsManagerSecretRotationEvent;
+use serde::Deserialize;
+
+use crate::error::SyncError;
+use crate::rotation::Rotation;
+use crate::store::{CURRENT, PENDING};
+
+/// Kept free at the end of an invocation for the answer to reach Secrets Manager.
+const MARGIN: Duration = Duration::from_secs(20);
+
+/// What the function is invoked with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Invocation {
+    Rotation(SecretsManagerSecretRotationEvent),
+    Action(Action),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Action {
+    /// `prune` or `status`.
+    pub action: String,
+}
+
+/// A failure, as the Lambda reports it: whether running it again may help.
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    NonRetryable(String),
+}
+
+impl From<SyncError> for LambdaError {
+    fn from(e: SyncError) -> Self {
+        if e.is_retryable() {
+            Self::Retryable(e.to_string())
+        } else {
+            Self::NonRetryable(e.to_string())
+        }
+    }
+}
+
+impl From<LambdaError> for lambda_runtime::Diagnostic {
+    fn from(e: LambdaError) -> Self {
+        let error_type = match &e {
+            LambdaError::Retryable(_) => "Retryable",
+            LambdaError::NonRetryable(_) => "NonRetryable",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Handles one invocation with `time_left` before the function's deadline. Returns a
+/// short description of what was done (never a value).
+pub async fn handle(
+    rotation: &Rotation,
+    invocation: Invocation,
+    time_left: Duration,
+) -> Result<String, LambdaError> {
+    match invocation {
+        Invocation::Rotation(event) => rotate_step(rotation, &event, time_left).await,
+        Invocation::Action(Action { action }) => match action.as_str() {
+            "prune" => scheduled_prune(rotation).await,
+            "status" => {
+                let report = crate::status::status(rotation).await?;
+                Ok(serde_json::to_string(&report).unwrap_or_default())
+            }
+            other => Err(LambdaError::NonRetryable(format!(
+                "unknown action \"{other}\": prune or status"
+            ))),
+        },
+    }
+}
+
+async fn rotate_step(
+    rotation: &Rotation,
+    event: &SecretsManagerSecretRotationEvent,
+    time_left: Duration,
+) -> Result<String, LambdaError> {
+    let token = event.client_request_token.as_str();
+    if !names_secret(&event.secret_id, &rotation.secret_id) {
+        return Err(LambdaError::NonRetryable(format!(
+            "invoked for {}, but configured for {}",
+            event.secret_id, rotation.secret_id
+        )));
+    }
+    let state = rotation.store.state().await?;
+    if !state.rotation_enabled {
+        return Err(LambdaError::NonRetryable(
+            "rotation is not enabled on the secret".into(),
+        ));
+    }
+    let Some(version) = state.version(token) else {
+        return Err(LambdaError::NonRetryable(format!(
+            "{token} is not a version of the secret"
+        )));
+    };
+    if version.has(CURRENT) {
+        return Ok(format!(
+            "{}: version {token} is already AWSCURRENT",
+            event.step
+        ));
+    }
+    if !version.has(PENDING) {
+        return Err(LambdaError::NonRetryable(format!(
+            "version {token} is not AWSPENDING"
+        )));
+    }
+    match event.step.as_str() {
+        "createSecret" => rotation.create(token).await?,
+        "setSecret" => {
+            // Widening and the settle wait come first; CloudFront gets what is left of
+            // the invocation. Past it the step fails retryably and Secrets Manager calls
+            // it again, which resumes from what the targets say.
+            let budget = time_left.saturating_sub(rotation.timing.acceptor_settle + MARGIN);
+            if budget.is_zero() {
+                return Err(LambdaError::NonRetryable(
+                    "the function's timeout is shorter than acceptor_settle: raise it to 15 minutes".into(),
+                ));
+            }
+            rotation
+                .set_within(token, budget.min(rotation.timing.cloudfront_deploy_timeout))
+                .await?
+        }
+        "testSecret" => rotation.test(token).await?,
+        "finishSecret" => rotation.finish(token).await?,
+        other => {
+            return Err(LambdaError::NonRetryable(format!(
+                "unknown step \"{other}\""
+            )));
+        }
+    }
+    Ok(format!("{}: done for version {token}", event.step))
+}
+
+/// The scheduled prune: nothing to do (no AWSPREVIOUS, or the window not over) is not a
+/// failure; a refusal for safety (an injector not on the current value) is.
+async fn scheduled_prune(rotation: &Rotation) -> Result<String, LambdaError> {
+    let staged = rotation.staged().await?;
+    if staged.previous.is_none() {
+        return Ok("prune: nothing to prune".into());
+    }
+    if staged.pending.is_some() {
+        return Ok("prune: a rotation is under way; pruning later".into());
+    }
+    let left = rotation.window_left(&staged);
+    if !left.is_zero() {
+        return Ok(format!(
+            "prune: the dual-accept window has {}s left",
+            left.as_secs()
+        ));
+    }
+    rotation.prune(false).await?;
+    Ok("prune: done".into())
+}
+
+/// Whether the event's SecretId (an ARN, as Secrets Manager sends it) is the configured
+/// secret (a name or an ARN). Secret ARNs end in `:secret:<name>-<6 characters>`.
+fn names_secret(event_id: &str, configured: &str) -> bool {
+    if event_id == configured {
+        return true;
+    }
+    let name = event_id
+        .rsplit_once(":secret:")
+        .map(|(_, n)| n)
+        .unwrap_or(event_id);
+    let without_suffix = name.rsplit_once('-').map(|(n, _)| n).unwrap_or(name);
+    configured == name || configured == without_suffix
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_names_the_configured_secret() {
+        let arn =
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:edgeguard/origin-verify-AbCdEf";
+        assert!(names_secret(arn, "edgeguard/origin-verify"));
+        assert!(names_secret(arn, arn));
+        assert!(names_secret(
+            "edgeguard/origin-verify",
+            "edgeguard/origin-verify"
+        ));
+        assert!(!names_secret(arn, "edgeguard/other"));
+    }
+
+    #[test]
+    fn rotation_events_and_actions_deserialize() {
+        let e: Invocation = serde_json::from_str(
+            r#"{"Step":"createSecret","SecretId":"arn:x","ClientRequestToken":"t"}"#,
+        )
+        .unwrap();
+        assert!(matches!(e, Invocation::Rotation(r) if r.step == "createSecret"));
+        let a: Invocation = serde_json::from_str(r#"{"action":"prune"}"#).unwrap();
+        assert!(matches!(a, Invocation::Action(Action { action }) if action == "prune"));
+    }
+}
