@@ -198,4 +198,54 @@ mod tests {
         assert_eq!(arn_region(arn), Some("eu-west-1"));
         assert_eq!(arn_region("edgeguard/origin"), None);
     }
+
+    mod mocked {
+        //! Call counts, which the emulator does not expose: the SDK's own test doubles.
+        use std::collections::HashMap;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+        use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+        use super::super::*;
+
+        fn stages(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
+            pairs.iter().map(|(v, s)| (v.to_string(), vec![s.to_string()])).collect()
+        }
+
+        #[tokio::test]
+        async fn a_version_is_fetched_once_however_often_the_stages_are_read() {
+            // Reads 1-2: v1 current. Reads 3-4: v2 pending appears. Read 5: v2 current, v1 previous.
+            let reads = Arc::new(AtomicUsize::new(0));
+            let counter = reads.clone();
+            let describe = mock!(Client::describe_secret).then_compute_output(move |_| {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                let map = match n {
+                    0 | 1 => stages(&[("v1", "AWSCURRENT")]),
+                    2 | 3 => stages(&[("v1", "AWSCURRENT"), ("v2", "AWSPENDING")]),
+                    _ => stages(&[("v2", "AWSCURRENT"), ("v1", "AWSPREVIOUS")]),
+                };
+                DescribeSecretOutput::builder().set_version_ids_to_stages(Some(map)).build()
+            });
+            let get = mock!(Client::get_secret_value).then_compute_output(|req| {
+                let value = format!("value-of-{}-0123456789abcdef", req.version_id().unwrap_or_default());
+                GetSecretValueOutput::builder().secret_string(value).build()
+            });
+            let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe, &get]);
+            let mut source = SecretsManagerSource::new(client, "edgeguard/origin-verify", "x-origin-verify");
+            let mut labels = Vec::new();
+            for _ in 0..5 {
+                let values = source.load().await.unwrap();
+                labels.push(values.iter().map(|v| v.label.clone()).collect::<Vec<_>>().join(","));
+            }
+            assert_eq!(describe.num_calls(), 5, "one DescribeSecret per read");
+            assert_eq!(get.num_calls(), 2, "one GetSecretValue per version id, ever");
+            assert_eq!(
+                labels,
+                ["current", "current", "current,pending", "current,pending", "current,previous"]
+            );
+        }
+    }
 }
