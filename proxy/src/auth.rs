@@ -10,8 +10,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use constant_time_eq::constant_time_eq;
 use http::{HeaderMap, HeaderName};
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroize;
 
 #[cfg(test)]
@@ -185,7 +186,8 @@ impl AcceptedSet {
         // carries two stages counts under the first: current before pending).
         let mut matched: u32 = 0;
         for (i, value) in self.values.iter().enumerate() {
-            let first = value.secret.expose().ct_eq(candidate) & matched.ct_eq(&0);
+            let equal = Choice::from(u8::from(constant_time_eq(value.secret.expose(), candidate)));
+            let first = equal & matched.ct_eq(&0);
             matched = u32::conditional_select(&matched, &(i as u32 + 1), first);
         }
         matched.checked_sub(1).map(|i| &self.values[i as usize])

@@ -212,7 +212,10 @@ mod tests {
         use super::super::*;
 
         fn stages(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
-            pairs.iter().map(|(v, s)| (v.to_string(), vec![s.to_string()])).collect()
+            pairs
+                .iter()
+                .map(|(v, s)| (v.to_string(), vec![s.to_string()]))
+                .collect()
         }
 
         #[tokio::test]
@@ -227,24 +230,50 @@ mod tests {
                     2 | 3 => stages(&[("v1", "AWSCURRENT"), ("v2", "AWSPENDING")]),
                     _ => stages(&[("v2", "AWSCURRENT"), ("v1", "AWSPREVIOUS")]),
                 };
-                DescribeSecretOutput::builder().set_version_ids_to_stages(Some(map)).build()
+                DescribeSecretOutput::builder()
+                    .set_version_ids_to_stages(Some(map))
+                    .build()
             });
             let get = mock!(Client::get_secret_value).then_compute_output(|req| {
-                let value = format!("value-of-{}-0123456789abcdef", req.version_id().unwrap_or_default());
+                let value = format!(
+                    "value-of-{}-0123456789abcdef",
+                    req.version_id().unwrap_or_default()
+                );
                 GetSecretValueOutput::builder().secret_string(value).build()
             });
-            let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&describe, &get]);
-            let mut source = SecretsManagerSource::new(client, "edgeguard/origin-verify", "x-origin-verify");
+            let client = mock_client!(
+                aws_sdk_secretsmanager,
+                RuleMode::MatchAny,
+                [&describe, &get]
+            );
+            let mut source =
+                SecretsManagerSource::new(client, "edgeguard/origin-verify", "x-origin-verify");
             let mut labels = Vec::new();
             for _ in 0..5 {
                 let values = source.load().await.unwrap();
-                labels.push(values.iter().map(|v| v.label.clone()).collect::<Vec<_>>().join(","));
+                labels.push(
+                    values
+                        .iter()
+                        .map(|v| v.label.clone())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
             }
             assert_eq!(describe.num_calls(), 5, "one DescribeSecret per read");
-            assert_eq!(get.num_calls(), 2, "one GetSecretValue per version id, ever");
+            assert_eq!(
+                get.num_calls(),
+                2,
+                "one GetSecretValue per version id, ever"
+            );
             assert_eq!(
                 labels,
-                ["current", "current", "current,pending", "current,pending", "current,previous"]
+                [
+                    "current",
+                    "current",
+                    "current,pending",
+                    "current,pending",
+                    "current,previous"
+                ]
             );
         }
     }
