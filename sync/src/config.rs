@@ -37,7 +37,6 @@ pub enum WafScope {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct WafTarget {
     pub scope: WafScope,
     pub name: String,
@@ -56,7 +55,6 @@ pub enum RestApiMode {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RestApiTarget {
     pub api_id: String,
     pub stages: Vec<String>,
@@ -66,7 +64,6 @@ pub struct RestApiTarget {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HttpApiTarget {
     pub api_id: String,
     /// Empty: every integration of the API.
@@ -81,14 +78,12 @@ fn default_stage() -> String {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CloudFrontTarget {
     pub distribution_id: String,
     pub origin_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Probe {
     pub url: String,
     /// Expected status; default 2xx through the edge, 403 for a direct probe.
@@ -101,7 +96,6 @@ pub struct Probe {
 
 /// The document as written, before checking.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Raw {
     secret_id: Option<String>,
     header: Option<String>,
@@ -120,7 +114,6 @@ struct Raw {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawTiming {
     acceptor_settle: Option<String>,
     dual_accept_window: Option<String>,
@@ -140,16 +133,91 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {
-        let raw: Raw = toml::from_str(text)
+        let doc: serde_json::Value = toml::from_str(text)
             .map_err(|e| ConfigErrors(vec![format!("config: {}", e.message().trim())]))?;
-        raw.check()
+        Self::from_document(doc)
     }
 
     pub fn from_json(text: &str) -> Result<Self, ConfigErrors> {
-        let raw: Raw =
+        let doc: serde_json::Value =
             serde_json::from_str(text).map_err(|e| ConfigErrors(vec![format!("config: {e}")]))?;
-        raw.check()
+        Self::from_document(doc)
     }
+
+    /// Unknown keys anywhere, a misshapen document, and every check of the values: all
+    /// reported together.
+    fn from_document(doc: serde_json::Value) -> Result<Self, ConfigErrors> {
+        let mut errors = unknown_keys(&doc);
+        match serde_json::from_value::<Raw>(doc) {
+            Ok(raw) => match raw.check() {
+                Ok(config) if errors.is_empty() => return Ok(config),
+                Ok(_) => {}
+                Err(ConfigErrors(more)) => errors.extend(more),
+            },
+            Err(e) => errors.push(format!("config: {e}")),
+        }
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// The keys each part of the document may have.
+const TOP: &[&str] = &[
+    "secret_id",
+    "header",
+    "timing",
+    "waf",
+    "rest_api",
+    "http_api",
+    "cloudfront",
+    "probe",
+];
+const SECTIONS: &[(&str, &[&str])] = &[
+    (
+        "timing",
+        &[
+            "acceptor_settle",
+            "dual_accept_window",
+            "cloudfront_deploy_timeout",
+        ],
+    ),
+    ("waf", &["scope", "name", "id", "rule"]),
+    ("rest_api", &["api_id", "stages", "mode", "variable"]),
+    ("http_api", &["api_id", "integration_ids", "stage"]),
+    ("cloudfront", &["distribution_id", "origin_ids"]),
+    ("probe", &["url", "expect", "direct"]),
+];
+
+/// Every key the document has that the configuration does not, named by its path.
+fn unknown_keys(doc: &serde_json::Value) -> Vec<String> {
+    let mut errors = Vec::new();
+    let Some(top) = doc.as_object() else {
+        return errors;
+    };
+    for (key, value) in top {
+        if !TOP.contains(&key.as_str()) {
+            errors.push(format!("{key}: unknown key"));
+            continue;
+        }
+        let Some((_, allowed)) = SECTIONS.iter().find(|(s, _)| s == key) else {
+            continue;
+        };
+        let tables: Vec<(String, &serde_json::Value)> = match value {
+            serde_json::Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("{key}[{i}]"), v))
+                .collect(),
+            other => vec![(key.clone(), other)],
+        };
+        for (path, table) in tables {
+            for inner in table.as_object().map(|o| o.keys()).into_iter().flatten() {
+                if !allowed.contains(&inner.as_str()) {
+                    errors.push(format!("{path}.{inner}: unknown key"));
+                }
+            }
+        }
+    }
+    errors
 }
 
 impl Raw {
@@ -295,6 +363,22 @@ direct = true
         assert_eq!(c.rest_api[0].mode, RestApiMode::StageVariable);
         assert_eq!(c.http_api[0].stage, "$default");
         assert!(c.probe[1].direct);
+    }
+
+    #[test]
+    fn every_unknown_key_is_named_with_the_other_problems() {
+        let text = FULL
+            .replace("rule = ", "rules = ")
+            .replace("origin_ids = ", "origins = ")
+            + "\nsurprise = 1\n";
+        let e = Config::from_toml(&text).unwrap_err();
+        for key in [
+            "probe[1].surprise: unknown",
+            "waf[0].rules: unknown",
+            "cloudfront[0].origins: unknown",
+        ] {
+            assert!(e.0.iter().any(|m| m.starts_with(key)), "{key} missing: {e}");
+        }
     }
 
     #[test]
