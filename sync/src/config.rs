@@ -129,7 +129,11 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Self, ConfigErrors> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigErrors(vec![format!("--config {}: {e}", path.display())]))?;
-        Self::from_toml(&text)
+        if path.extension().is_some_and(|e| e == "json") {
+            Self::from_json(&text)
+        } else {
+            Self::from_toml(&text)
+        }
     }
 
     pub fn from_toml(text: &str) -> Result<Self, ConfigErrors> {

@@ -93,3 +93,48 @@ async fn healthcheck_exits_zero_only_when_ready() {
     let (code, _) = run_to_exit(&["healthcheck", "--admin-listen", &closed.to_string()], &[]);
     assert_eq!(code, 1);
 }
+
+/// `edgeguard-sync check-config` validates TOML and (by extension) the Lambda's JSON without
+/// calling AWS: the endpoint points at a closed port, and the command still answers at once.
+#[test]
+fn sync_check_config_reads_toml_and_json_and_calls_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new(edgeguard_tests::world::sync_binary())
+            .args(["--config", path.to_str().unwrap(), "check-config"])
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("http://{}", edgeguard_tests::closed_port()),
+            )
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(
+        "ok.toml",
+        "secret_id = \"s\"\nheader = \"x-origin-verify\"\n[[waf]]\nscope = \"REGIONAL\"\nname = \"a\"\nid = \"i\"\nrule = \"r\"\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("1 WAF rule(s)"), "{out}");
+    let (code, out, _) = run(
+        "ok.json",
+        r#"{"secret_id":"s","http_api":[{"api_id":"a"}]}"#,
+    );
+    assert_eq!(code, Some(0));
+    assert!(out.contains("1 HTTP API(s)"), "{out}");
+    let (code, _, err) = run(
+        "bad.json",
+        r#"{"secret_id":"s","waf":[{"scope":"REGIONAL","name":"a","id":"i","rule":"r","extra":1}],"oops":2}"#,
+    );
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("waf[0].extra") && err.contains("oops"),
+        "{err}"
+    );
+}

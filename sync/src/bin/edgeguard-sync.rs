@@ -20,7 +20,7 @@ const EX_DRIFT: u8 = 2;
 #[derive(Debug, Parser)]
 #[command(name = "edgeguard-sync", version)]
 struct Cli {
-    /// The configuration file (TOML)
+    /// The configuration file (TOML; JSON when the name ends in .json, as the Lambda reads it)
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -54,6 +54,8 @@ enum Command {
     },
     /// Injectors back to AWSCURRENT, acceptors narrowed, AWSPENDING detached
     Rollback,
+    /// Check the configuration and exit (0, or 64 with every problem); calls nothing
+    CheckConfig,
     /// One rotation step, as the rotation Lambda calls them
     Step {
         step: StepName,
@@ -121,6 +123,18 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
+    if let Command::CheckConfig = cli.command {
+        println!(
+            "configuration OK: secret {}, {} WAF rule(s), {} REST API(s), {} HTTP API(s), {} distribution(s), {} probe(s)",
+            config.secret_id,
+            config.waf.len(),
+            config.rest_api.len(),
+            config.http_api.len(),
+            config.cloudfront.len(),
+            config.probe.len()
+        );
+        return ExitCode::SUCCESS;
+    }
     if let Command::Rotate { yes: false, .. } = cli.command {
         if !std::io::stdin().is_terminal() {
             eprintln!("rotate changes live targets: pass --yes when not on a terminal");
@@ -189,6 +203,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Rotate { skip_prune, .. } => rotation.rotate(skip_prune).await,
         Command::Prune { force } => rotation.prune(force).await,
         Command::Rollback => rotation.rollback().await,
+        Command::CheckConfig => Ok(()),
         Command::Step { step, token } => match step {
             StepName::Create => rotation.create(&token).await,
             StepName::Set => rotation.set(&token).await,

@@ -1,0 +1,87 @@
+"""Renders the rotation Lambda's EDGEGUARD_SYNC_CONFIG from edgeguard.yaml for every
+combination of front doors and checks it is the JSON document edgeguard-sync reads: the
+template builds it from string pieces, which cfn-lint cannot check. Writes each rendering to
+the directory given, for `edgeguard-sync validate-config` to parse with the real parser.
+
+Usage: python check_rotation_config.py TEMPLATE OUT_DIR
+"""
+
+import itertools
+import json
+import re
+import sys
+from pathlib import Path
+
+from cfnlint.decode import decode
+
+
+def evaluate(node, conditions, names):
+    """Evaluates the intrinsic functions the configuration uses, with stand-in values."""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, list):
+        return [evaluate(n, conditions, names) for n in node]
+    if isinstance(node, dict) and len(node) == 1:
+        (fn, arg), = node.items()
+        if fn == "Ref":
+            return names.get(arg, f"ref-{arg}")
+        if fn == "Fn::GetAtt":
+            resource, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            value = f"{resource}-{attribute}".lower()
+            # An endpoint attribute (HttpApi.ApiEndpoint) is a URL.
+            return f"https://{value}.example" if attribute.endswith("Endpoint") else value
+        if fn == "Fn::If":
+            name, yes, no = arg
+            return evaluate(yes if conditions[name] else no, conditions, names)
+        if fn == "Fn::Join":
+            sep, parts = arg
+            return sep.join(evaluate(p, conditions, names) for p in parts)
+        if fn == "Fn::Sub":
+            text, local = (arg, {}) if isinstance(arg, str) else arg
+            local = {k: evaluate(v, conditions, names) for k, v in local.items()}
+
+            def substitute(m):
+                key = m.group(1)
+                if key in local:
+                    return local[key]
+                if "." in key and not key.startswith("AWS::"):
+                    return evaluate({"Fn::GetAtt": key.split(".", 1)}, conditions, names)
+                return evaluate({"Ref": key}, conditions, names)
+
+            return re.sub(r"\$\{([^}!]+)\}", substitute, text)
+    raise ValueError(f"unexpected node {node!r}")
+
+
+def main():
+    template_path, out_dir = sys.argv[1], Path(sys.argv[2])
+    template, matches = decode(template_path)
+    if matches:
+        sys.exit(f"{template_path}: cannot parse: {matches}")
+    node = template["Resources"]["RotationFunction"]["Properties"]["Environment"]["Variables"][
+        "EDGEGUARD_SYNC_CONFIG"
+    ]
+    names = {
+        "AWS::StackName": "stack",
+        "AWS::Region": "us-east-1",
+        "AWS::URLSuffix": "amazonaws.com",
+        "OriginSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack/origin-verify-AbCdEf",
+        "OriginDomainName": "origin.api.example.com",
+        "DualAcceptWindowMinutes": "15",
+        "ProbePath": "/",
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for rest, http, cloudfront in itertools.product([True, False], repeat=3):
+        conditions = {"UseRestApi": rest, "UseHttpApi": http, "UseCloudFront": cloudfront}
+        text = evaluate(node, conditions, names)
+        doc = json.loads(text)
+        assert len(doc["rest_api"]) == rest and len(doc["http_api"]) == http, doc
+        assert len(doc["cloudfront"]) == cloudfront, doc
+        assert len(doc["probe"]) == 1 + rest + http + cloudfront, doc
+        assert [p.get("direct", False) for p in doc["probe"]].count(True) == 1, doc
+        name = f"rest-{rest}-http-{http}-cloudfront-{cloudfront}.json".lower()
+        (out_dir / name).write_text(text)
+    print(f"{template_path}: rotation configuration renders as JSON for all 8 front-door choices")
+
+
+if __name__ == "__main__":
+    main()
