@@ -9,6 +9,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod drill;
 pub mod error;
 pub mod lambda;
 pub mod logging;

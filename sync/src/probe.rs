@@ -7,11 +7,25 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use http_body_util::Empty;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config;
 use crate::error::SyncError;
+
+/// The client probes and the drill's traffic use: HTTP or HTTPS (webpki roots), pooled.
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+pub fn http_client() -> HttpClient {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Client::builder(TokioExecutor::new()).build(https)
+}
 
 #[async_trait]
 pub trait Probe: Send + Sync {
@@ -46,12 +60,7 @@ impl Probe for HttpProbe {
             url: self.probe.url.clone(),
             problem,
         };
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
+        let client = http_client();
         let uri: http::Uri = self
             .probe
             .url

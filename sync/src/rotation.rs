@@ -9,7 +9,7 @@
 use std::time::{Duration, SystemTime};
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 mod steps;
 #[cfg(test)]
 mod tests;
@@ -26,6 +26,56 @@ pub trait Progress: Send + Sync {
     fn step(&self, _message: &str) {}
     /// A wait of `total`, before it starts.
     fn waiting(&self, _what: &str, _total: Duration) {}
+    /// The rotation enters `phase` (the drill counts its requests by phase).
+    fn phase(&self, _phase: Phase) {}
+}
+
+/// The parts of a rotation, in order, as the drill reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Before the rotation's first write.
+    Before,
+    Create,
+    Widen,
+    Settle,
+    Switch,
+    Test,
+    Finish,
+    Window,
+    Prune,
+    /// After the rotation ended (or failed).
+    After,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 10] = [
+        Phase::Before,
+        Phase::Create,
+        Phase::Widen,
+        Phase::Settle,
+        Phase::Switch,
+        Phase::Test,
+        Phase::Finish,
+        Phase::Window,
+        Phase::Prune,
+        Phase::After,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Before => "before",
+            Phase::Create => "create",
+            Phase::Widen => "widen",
+            Phase::Settle => "settle",
+            Phase::Switch => "switch",
+            Phase::Test => "test",
+            Phase::Finish => "finish",
+            Phase::Window => "window",
+            Phase::Prune => "prune",
+            Phase::After => "after",
+        }
+    }
 }
 
 /// Reports nothing.
@@ -245,6 +295,7 @@ impl Rotation {
                 .step("prune skipped: run `prune` after the dual-accept window");
             return Ok(());
         }
+        self.progress.phase(Phase::Window);
         let left = self.window_left(&self.staged().await?);
         self.wait("the dual-accept window", left).await;
         self.prune(false).await

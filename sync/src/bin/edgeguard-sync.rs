@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use edgeguard_sync::config::Config;
 use edgeguard_sync::rotation::{Progress, Rotation};
-use edgeguard_sync::{aws, status};
+use edgeguard_sync::{aws, drill, status};
 
 /// EX_USAGE: bad configuration or arguments.
 const EX_USAGE: u8 = 64;
@@ -54,6 +54,34 @@ enum Command {
     },
     /// Injectors back to AWSCURRENT, acceptors narrowed, AWSPENDING detached
     Rollback,
+    /// A full rotation (as `rotate`) under steady traffic through each probe URL, reported
+    /// by phase; exit 0 only if no valid request failed and no unauthenticated one got through
+    Drill {
+        /// Requests per second per probe URL
+        #[arg(long, default_value_t = 20)]
+        rps: u32,
+        /// The dual-accept window for this drill (default: the configuration's)
+        #[arg(long, value_parser = humantime::parse_duration)]
+        window: Option<Duration>,
+        /// Traffic before the rotation starts
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+        before: Duration,
+        /// Traffic after prune: covers the proxies' next refreshes
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "75s")]
+        after: Duration,
+        /// Limit for the whole drill (default: before + settle + 2 × CloudFront timeout + window + after)
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<Duration>,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+        /// Also write the report as JUnit XML
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Do not ask for confirmation
+        #[arg(long)]
+        yes: bool,
+    },
     /// Check the configuration and exit (0, or 64 with every problem); calls nothing
     CheckConfig,
     /// One rotation step, as the rotation Lambda calls them
@@ -114,7 +142,7 @@ fn main() -> ExitCode {
         eprintln!("configuration error: --config PATH is required");
         return ExitCode::from(EX_USAGE);
     };
-    let config = match Config::from_file(path) {
+    let mut config = match Config::from_file(path) {
         Ok(c) => c,
         Err(errors) => {
             for e in &errors.0 {
@@ -135,7 +163,14 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    if let Command::Rotate { yes: false, .. } = cli.command {
+    if let Command::Drill {
+        window: Some(window),
+        ..
+    } = cli.command
+    {
+        config.timing.dual_accept_window = window;
+    }
+    if let Command::Rotate { yes: false, .. } | Command::Drill { yes: false, .. } = cli.command {
         if !std::io::stdin().is_terminal() {
             eprintln!("rotate changes live targets: pass --yes when not on a terminal");
             return ExitCode::from(EX_USAGE);
@@ -170,6 +205,18 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, config: Config) -> ExitCode {
     let sdk = aws::sdk_config().await;
+    if let Command::Drill {
+        rps,
+        before,
+        after,
+        timeout,
+        json,
+        junit,
+        ..
+    } = command
+    {
+        return drill(&sdk, &config, rps, before, after, timeout, json, junit).await;
+    }
     let rotation: Rotation = aws::rotation(&sdk, &config, Box::new(Lines));
     let result = match command {
         Command::Status { json } => {
@@ -203,7 +250,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Rotate { skip_prune, .. } => rotation.rotate(skip_prune).await,
         Command::Prune { force } => rotation.prune(force).await,
         Command::Rollback => rotation.rollback().await,
-        Command::CheckConfig => Ok(()),
+        Command::CheckConfig | Command::Drill { .. } => Ok(()),
         Command::Step { step, token } => match step {
             StepName::Create => rotation.create(&token).await,
             StepName::Set => rotation.set(&token).await,
@@ -217,5 +264,62 @@ async fn run(command: Command, config: Config) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drill(
+    sdk: &aws_config::SdkConfig,
+    config: &Config,
+    rps: u32,
+    before: Duration,
+    after: Duration,
+    timeout: Option<Duration>,
+    json: bool,
+    junit: Option<PathBuf>,
+) -> ExitCode {
+    let t = config.timing;
+    let options = drill::Options {
+        rps,
+        before,
+        after,
+        timeout: timeout.unwrap_or(
+            before
+                + t.acceptor_settle
+                + 2 * t.cloudfront_deploy_timeout
+                + t.dual_accept_window
+                + after,
+        ),
+        request_timeout: Duration::from_secs(10),
+    };
+    let drill = match drill::Drill::new(&config.probe, options) {
+        Ok(d) => d,
+        Err(problems) => {
+            for p in problems {
+                eprintln!("configuration error: {p}");
+            }
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    let rotation = aws::rotation(sdk, config, drill.progress(Box::new(Lines)));
+    let report = drill.run(&rotation).await;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", report.text());
+    }
+    if let Some(path) = junit {
+        if let Err(e) = std::fs::write(&path, report.junit()) {
+            eprintln!("cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::Rotation;
+use super::{Phase, Rotation};
 use crate::error::SyncError;
 use crate::store::{CURRENT, PENDING, PREVIOUS};
 use crate::value::SecretValue;
@@ -11,6 +11,7 @@ use crate::value::SecretValue;
 impl Rotation {
     /// Step 1: a new AWSPENDING version with this token (or the one it already made).
     pub async fn create(&self, token: &str) -> Result<(), SyncError> {
+        self.progress.phase(Phase::Create);
         let state = self.store.state().await?;
         let registered = match state.version(token) {
             Some(v) if v.has(CURRENT) => true,
@@ -75,6 +76,7 @@ impl Rotation {
                 "version {token} is not AWSPENDING"
             )));
         };
+        self.progress.phase(Phase::Widen);
         let mut wanted = vec![current.clone(), pending.clone()];
         wanted.extend(staged.previous.as_ref().map(|(_, v)| v.clone()));
         for a in &self.acceptors {
@@ -92,9 +94,11 @@ impl Rotation {
             // The proxies pick AWSPENDING up on their own refresh; the WAF needs time to
             // propagate. Waited again on a resumed `set`: when the first wait ended is
             // unknown.
+            self.progress.phase(Phase::Settle);
             self.wait("acceptors to converge", self.timing.acceptor_settle)
                 .await;
         }
+        self.progress.phase(Phase::Switch);
         for i in &self.injectors {
             let sent = i.sent().await?;
             if !sent.iter().all(|s| s.value.as_ref() == Some(pending)) {
@@ -136,6 +140,7 @@ impl Rotation {
 
     /// Step 3: every probe answers as expected.
     pub async fn test(&self, _token: &str) -> Result<(), SyncError> {
+        self.progress.phase(Phase::Test);
         if self.probes.is_empty() {
             self.progress.step("test: no probes configured");
         }
@@ -149,6 +154,7 @@ impl Rotation {
     /// Step 4: AWSCURRENT moves to the pending version (the old one becomes AWSPREVIOUS),
     /// AWSPENDING is detached, and the time is recorded for the window.
     pub async fn finish(&self, token: &str) -> Result<(), SyncError> {
+        self.progress.phase(Phase::Finish);
         let staged = self.staged().await?;
         let Some(version) = staged.state.version(token) else {
             return Err(SyncError::Refused(format!("no version {token}")));
@@ -187,6 +193,7 @@ impl Rotation {
     /// Step 5: after the window (unless `force`), and only while every injector sends
     /// AWSCURRENT: acceptors accept {current} only, AWSPREVIOUS is detached.
     pub async fn prune(&self, force: bool) -> Result<(), SyncError> {
+        self.progress.phase(Phase::Prune);
         let staged = self.staged().await?;
         let (_, current) = staged.current()?;
         if let Some((v, _)) = &staged.pending {
