@@ -5,7 +5,11 @@
 //! for; every loop is bounded; every process started is killed on drop.
 
 pub mod client;
+pub mod e2e;
+pub mod edge;
 pub mod fixture;
+pub mod gate;
+pub mod load;
 pub mod moto;
 pub mod proxy;
 pub mod tls;

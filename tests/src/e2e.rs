@@ -1,0 +1,188 @@
+//! The end-to-end stage for rotations under load: the emulator's world, an upstream, two
+//! proxies reading the secret from the emulator, the edge twin in front of them, and a
+//! load generator through the twin (valid) and straight at the proxies (unauthenticated).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::edge::{DOORS, EdgeOptions, EdgeTwin};
+use crate::load::{Load, LoadStats, UNAUTH_PATH};
+use crate::proxy::{Builder, Proxy};
+use crate::upstream::Upstream;
+use crate::world::{HEADER, SECRET, World};
+use crate::{client, secret_like};
+
+/// Compressed, with the same logic: the acceptors' settle covers two 1 s proxy refreshes
+/// (±10 %) plus the WAF twin's propagation and polling; the window covers the edge
+/// locations' propagation.
+pub const TIMING: &str = r#"
+[timing]
+acceptor_settle = "3s"
+dual_accept_window = "2s"
+cloudfront_deploy_timeout = "20s"
+"#;
+
+/// Valid requests per second per front door, and unauthenticated ones at the proxies.
+pub const RPS: u32 = 10;
+
+#[derive(Debug)]
+pub struct Stage {
+    pub world: Arc<World>,
+    pub upstream: Upstream,
+    pub proxies: Vec<Proxy>,
+    pub edge: EdgeTwin,
+    pub load: Option<Load>,
+    /// Where the proxies (and, when a test says so, the CLI) reach the emulator.
+    pub endpoint: String,
+}
+
+impl Stage {
+    /// Everything started, the load running. `endpoint` overrides where the proxies reach
+    /// the emulator (a gate); None: directly.
+    pub async fn start(endpoint: Option<String>) -> Self {
+        let world = Arc::new(World::create_with(&secret_like('0'), TIMING).await);
+        Self::start_in(world, endpoint).await
+    }
+
+    /// As `start`, in a world already created (to put a gate in front of its emulator).
+    pub async fn start_in(world: Arc<World>, endpoint: Option<String>) -> Self {
+        let endpoint = endpoint.unwrap_or_else(|| world.moto.endpoint());
+        let upstream = Upstream::start().await;
+        let mut proxies = Vec::new();
+        for _ in 0..2 {
+            proxies.push(start_proxy(&world, &upstream, &endpoint).await);
+        }
+        let edge = EdgeTwin::start(
+            world.clone(),
+            proxies.iter().map(Proxy::enforcing).collect(),
+            EdgeOptions::default(),
+        )
+        .await;
+        let load = Load::start(
+            DOORS.iter().map(|d| edge.url(d)).collect(),
+            proxies.iter().map(Proxy::enforcing).collect(),
+            RPS,
+        );
+        Self {
+            world,
+            upstream,
+            proxies,
+            edge,
+            load: Some(load),
+            endpoint,
+        }
+    }
+
+    pub fn targets(&self) -> Vec<SocketAddr> {
+        self.proxies.iter().map(Proxy::enforcing).collect()
+    }
+
+    /// Stops the load and checks the promise: no valid request failed, no unauthenticated
+    /// one was forwarded, the upstream never saw the header. Records the totals for the
+    /// end-of-run line, under `test`, in `tmp` (the test's CARGO_TARGET_TMPDIR).
+    pub async fn finish(&mut self, tmp: &str, test: &str) -> Arc<LoadStats> {
+        let stats = self.load.take().expect("load running").stop().await;
+        crate::load::record(tmp, test, &stats);
+        let summary = stats.summary();
+        println!("{test}: {summary}");
+        use std::sync::atomic::Ordering::Relaxed;
+        assert!(stats.valid_sent.load(Relaxed) > 0, "{summary}");
+        assert_eq!(stats.valid_failed.load(Relaxed), 0, "{summary}");
+        assert!(stats.unauth_sent.load(Relaxed) > 0, "{summary}");
+        assert_eq!(stats.unauth_forwarded.load(Relaxed), 0, "{summary}");
+        let seen = self.upstream.seen();
+        assert!(
+            seen.iter().all(|s| !s.headers.contains_key(HEADER)),
+            "the upstream saw the header"
+        );
+        assert!(
+            seen.iter()
+                .all(|s| !s.path_and_query.starts_with(UNAUTH_PATH)),
+            "an unauthenticated request reached the upstream"
+        );
+        assert_eq!(
+            self.edge.stats.poll_errors.load(Relaxed),
+            0,
+            "the edge twin could not read the emulator"
+        );
+        stats
+    }
+}
+
+/// A proxy reading the secret from the emulator at `endpoint`, refreshing every second.
+pub async fn start_proxy(world: &World, upstream: &Upstream, endpoint: &str) -> Proxy {
+    let proxy = Builder::new(&format!("secretsmanager:{SECRET}"))
+        .arg("--upstream", &upstream.url())
+        .arg("--refresh-interval", "1s")
+        .envs(&world.moto.sdk_env())
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .spawn()
+        .await;
+    proxy.wait_ready().await;
+    proxy
+}
+
+/// The proxy's `edgeguard_accepted_matches_total` by label: current, pending, previous.
+pub async fn matches(admin: SocketAddr) -> [f64; 3] {
+    let text = client::get(admin, "/metrics", &[]).await.text();
+    let mut out = [0.0; 3];
+    for (i, label) in ["current", "pending", "previous"].iter().enumerate() {
+        let series = format!("edgeguard_accepted_matches_total{{accepted=\"{label}\"}} ");
+        out[i] = text
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+    }
+    out
+}
+
+/// Samples a proxy's per-stage counters every 200 ms until stopped, and returns the
+/// sequence of the label that grew most in each interval, without repeats.
+#[derive(Debug)]
+pub struct StageSampler {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Vec<&'static str>>,
+}
+
+impl StageSampler {
+    pub fn start(admin: SocketAddr) -> Self {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut sequence: Vec<&'static str> = Vec::new();
+            let mut last = matches(admin).await;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = stopped.changed() => break,
+                }
+                let now = matches(admin).await;
+                let grew: Vec<f64> = (0..3).map(|i| now[i] - last[i]).collect();
+                last = now;
+                let (i, most) = grew.iter().enumerate().fold((0, 0.0), |best, (i, g)| {
+                    if *g > best.1 { (i, *g) } else { best }
+                });
+                if most > 0.0 {
+                    let label = ["current", "pending", "previous"][i];
+                    if sequence.last() != Some(&label) {
+                        sequence.push(label);
+                    }
+                }
+            }
+            sequence
+        });
+        Self { stop, task }
+    }
+
+    pub async fn stop(self) -> Vec<&'static str> {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap()
+    }
+}
+
+/// Whether `sequence` contains `wanted` in order (not necessarily adjacent).
+pub fn contains_in_order(sequence: &[&str], wanted: &[&str]) -> bool {
+    let mut it = sequence.iter();
+    wanted.iter().all(|w| it.any(|s| s == w))
+}
