@@ -1,14 +1,18 @@
 """Renders the rotation Lambda's EDGEGUARD_SYNC_CONFIG from edgeguard.yaml for every
 combination of front doors and checks it is the JSON document edgeguard-sync reads: the
 template builds it from string pieces, which cfn-lint cannot check. Writes each rendering to
-the directory given, for `edgeguard-sync validate-config` to parse with the real parser.
+the directory given, for `edgeguard-sync check-config` to parse with the real parser.
 
-Usage: python check_rotation_config.py TEMPLATE OUT_DIR
+With PROXY (the edgeguard-proxy binary), also runs `edgeguard-proxy --check-config` with
+exactly the environment the task definition gives the sidecar container.
+
+Usage: python check_rotation_config.py TEMPLATE OUT_DIR [PROXY]
 """
 
 import itertools
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -81,6 +85,21 @@ def main():
         name = f"rest-{rest}-http-{http}-cloudfront-{cloudfront}.json".lower()
         (out_dir / name).write_text(text)
     print(f"{template_path}: rotation configuration renders as JSON for all 8 front-door choices")
+    if len(sys.argv) > 3:
+        check_proxy_environment(template, names, sys.argv[3])
+
+
+def check_proxy_environment(template, names, proxy):
+    """The sidecar's environment, as the task definition sets it, is a valid configuration."""
+    containers = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    sidecar = next(c for c in containers if c["Name"] == "edgeguard-proxy")
+    names = dict(names, AppPort="8080", HealthPath="/healthz")
+    env = {e["Name"]: evaluate(e["Value"], {}, names) for e in sidecar["Environment"]}
+    env["EDGEGUARD_CHECK_CONFIG"] = "true"
+    result = subprocess.run([proxy], env=env, capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        sys.exit(f"the sidecar's environment is not a valid configuration:\n{result.stderr}")
+    print(f"the sidecar's environment in the task definition: {result.stdout.strip()}")
 
 
 if __name__ == "__main__":

@@ -103,26 +103,28 @@ async fn connection(
     match &ctx.tls {
         // Boxed for the same reason: TLS state is large, and the plain listener's
         // connections should not pay for it.
-        Some(acceptor) => Box::pin(async {
-            let handshake =
-                tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream));
-            let tls = tokio::select! {
-                done = handshake => done,
-                _ = shutdown.cancelled() => Ok(Err(std::io::ErrorKind::Interrupted.into())),
-            };
-            match tls {
-                Ok(Ok(tls)) => {
-                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-                    serve_io(tls, h2, &ctx, &shutdown).await;
+        Some(acceptor) => {
+            Box::pin(async {
+                let handshake =
+                    tokio::time::timeout(limits.tls_handshake_timeout, acceptor.accept(stream));
+                let tls = tokio::select! {
+                    done = handshake => done,
+                    _ = shutdown.cancelled() => Ok(Err(std::io::ErrorKind::Interrupted.into())),
+                };
+                match tls {
+                    Ok(Ok(tls)) => {
+                        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                        serve_io(tls, h2, &ctx, &shutdown).await;
+                    }
+                    Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                    Err(_) => {
+                        metrics.connection_timed_out(listener);
+                        tracing::debug!("TLS handshake timed out");
+                    }
                 }
-                Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
-                Err(_) => {
-                    metrics.connection_timed_out(listener);
-                    tracing::debug!("TLS handshake timed out");
-                }
-            }
-        })
-        .await,
+            })
+            .await
+        }
         None => {
             // The first byte is an idle wait; the rest of an h2 preface, a request head.
             let sniffed = tokio::select! {
