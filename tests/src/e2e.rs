@@ -186,3 +186,63 @@ pub fn contains_in_order(sequence: &[&str], wanted: &[&str]) -> bool {
     let mut it = sequence.iter();
     wanted.iter().all(|w| it.any(|s| s == w))
 }
+
+/// Label indexes into [`matches`].
+pub const CURRENT: usize = 0;
+pub const PENDING: usize = 1;
+pub const PREVIOUS: usize = 2;
+
+impl Stage {
+    /// Each proxy's per-stage counters, now.
+    pub async fn counters(&self) -> Vec<[f64; 3]> {
+        let mut out = Vec::new();
+        for p in &self.proxies {
+            out.push(matches(p.admin()).await);
+        }
+        out
+    }
+
+    /// Polls until every proxy has admitted more requests under `label` than in `since`
+    /// (valid traffic carrying that stage's value has reached each of them).
+    pub async fn wait_counted(&self, label: usize, since: &[[f64; 3]], what: &str) {
+        crate::poll(Duration::from_secs(30), what, || async {
+            let now = self.counters().await;
+            now.iter()
+                .zip(since)
+                .all(|(n, s)| n[label] > s[label])
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// Polls until every proxy accepts exactly `n` values (after prune: 1).
+    pub async fn wait_accepted_values(&self, n: usize) {
+        crate::poll(
+            Duration::from_secs(30),
+            "the proxies to refresh",
+            || async {
+                let mut all = true;
+                for p in &self.proxies {
+                    all &= p.metric("edgeguard_accepted_values").await == n as f64;
+                }
+                all.then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Polls until every edge location of `door` sends `value`.
+    pub async fn wait_edge_sends(&self, door: usize, value: &str) {
+        let locations = EdgeOptions::default().locations;
+        crate::poll(
+            Duration::from_secs(30),
+            "the edge locations to adopt",
+            || async {
+                (0..locations)
+                    .all(|l| self.edge.sends(door, l).0.as_deref() == Some(value))
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+}

@@ -103,19 +103,36 @@ async fn several_rotations_under_load_fail_no_request() {
         .iter()
         .map(|p| StageSampler::start(p.admin()))
         .collect();
-    tokio::time::sleep(Duration::from_secs(1)).await; // traffic before the first rotation
+    // Traffic before the first rotation: every proxy admits the current value.
+    let zero = vec![[0.0; 3]; stage.proxies.len()];
+    stage
+        .wait_counted(e2e::CURRENT, &zero, "traffic before the rotations")
+        .await;
     let mut values = vec![stage.world.staged().await.current.unwrap()];
     for round in 1..=3 {
         let token = format!("00000000-0000-4000-8000-00000000010{round}");
         for step in ["create", "set", "test", "finish"] {
+            let since = stage.counters().await;
             let (code, _, err) = stage.world.sync(&["step", step, "--token", &token]);
             assert_eq!(code, 0, "rotation {round}, {step}: {err}");
             stage
                 .world
                 .assert_invariant(&format!("rotation {round}, after {step}"))
                 .await;
-            // Longer than the edge's propagation and than a proxy refresh.
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            // Traffic on each state the step leaves, as between the Lambda's invocations:
+            // after set the edge sends the pending value, after finish (once the proxies
+            // have refreshed) it is the current one.
+            match step {
+                "set" => {
+                    let what = "pending traffic on every proxy";
+                    stage.wait_counted(e2e::PENDING, &since, what).await
+                }
+                "finish" => {
+                    let what = "the new current value on every proxy";
+                    stage.wait_counted(e2e::CURRENT, &since, what).await
+                }
+                _ => {}
+            }
         }
         // The unpruned rotation: `rotate` waits out the window and prunes.
         let (code, _, err) = stage.world.sync(&["rotate", "--yes"]);
@@ -130,8 +147,8 @@ async fn several_rotations_under_load_fail_no_request() {
             "pruned"
         );
         values.push(staged.current.unwrap());
-        // Traffic on the pruned state: the proxies' next refreshes drop the old value.
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        // The proxies' next refreshes drop the old value; traffic goes on meanwhile.
+        stage.wait_accepted_values(1).await;
     }
     values.dedup();
     assert_eq!(values.len(), 4, "each rotation makes a new value");
@@ -294,6 +311,7 @@ async fn the_emulator_unavailable_during_set_rejects_nothing() {
         all.then_some(())
     })
     .await;
+    // The outage lasts a little longer: proxies' refreshes keep failing meanwhile.
     tokio::time::sleep(Duration::from_secs(2)).await;
     gate.open();
     let out = via_gate(&["rotate", "--yes"]).output().unwrap();
@@ -306,7 +324,7 @@ async fn the_emulator_unavailable_during_set_rejects_nothing() {
         .world
         .assert_invariant("after the resumed rotation")
         .await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stage.wait_accepted_values(1).await;
     stage.finish(TMP, "emulator_unavailable").await;
 }
 
@@ -350,9 +368,9 @@ async fn prune_refuses_while_an_injector_lags_and_nothing_fails() {
     assert_eq!(code, 0, "{err}");
     let staged = stage.world.staged().await;
     let (current, previous) = (staged.current.unwrap(), staged.previous.unwrap());
+    let since = stage.counters().await;
     set_http_api_value(&stage.world, &previous).await;
-    // Long enough for every edge location to send the lagging value.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    stage.wait_edge_sends(1, &previous).await;
     let (code, _, err) = stage.world.sync(&["prune", "--force"]);
     assert_eq!(
         code, 1,
@@ -365,13 +383,15 @@ async fn prune_refuses_while_an_injector_lags_and_nothing_fails() {
         2,
         "the WAF still accepts both"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await; // traffic on the lagging value
+    // Requests carrying the lagging value reach every proxy, and are admitted.
+    let what = "the lagging value on every proxy";
+    stage.wait_counted(e2e::PREVIOUS, &since, what).await;
     set_http_api_value(&stage.world, &current).await;
-    tokio::time::sleep(Duration::from_secs(1)).await; // the edge locations catch up
+    stage.wait_edge_sends(1, &current).await;
     let (code, _, err) = stage.world.sync(&["prune", "--force"]);
     assert_eq!(code, 0, "{err}");
     stage.world.assert_invariant("after prune").await;
-    tokio::time::sleep(Duration::from_millis(2500)).await; // the proxies drop the old value
+    stage.wait_accepted_values(1).await;
     stage.finish(TMP, "lagging_injector").await;
 }
 

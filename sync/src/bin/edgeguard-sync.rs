@@ -222,14 +222,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
         Command::Status { json } => {
             return match status::status(&rotation).await {
                 Ok(report) => {
-                    if json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&report).unwrap_or_default()
-                        );
-                    } else {
-                        print!("{}", report.text());
-                    }
+                    print_report(json, &report, || report.text());
                     if report.drift.is_empty() {
                         ExitCode::SUCCESS
                     } else {
@@ -303,14 +296,7 @@ async fn drill(
     };
     let rotation = aws::rotation(sdk, config, drill.progress(Box::new(Lines)));
     let report = drill.run(&rotation).await;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
-    } else {
-        print!("{}", report.text());
-    }
+    print_report(json, &report, || report.text());
     if let Some(path) = junit {
         if let Err(e) = std::fs::write(&path, report.junit()) {
             eprintln!("cannot write {}: {e}", path.display());
@@ -321,5 +307,17 @@ async fn drill(
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// A report on stdout: pretty JSON with `--json`, else its text.
+fn print_report(json: bool, report: &impl serde::Serialize, text: impl FnOnce() -> String) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", text());
     }
 }
