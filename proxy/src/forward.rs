@@ -1,4 +1,6 @@
-//! The upstream client (pooled keep-alive connections to the app) and hop-by-hop handling.
+//! The upstream client and hop-by-hop handling. A keep-alive HTTP/1.1 client connection
+//! forwards over its own upstream connection (`paired`); everything else over a shared
+//! pool of keep-alive connections.
 
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::metrics::UpstreamFailure;
+use crate::paired::{Paired, PairedError};
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
@@ -29,9 +32,13 @@ pub struct UpstreamConfig {
 #[derive(Debug, Clone)]
 pub struct Upstream {
     client: Client<HttpConnector, Incoming>,
+    connector: HttpConnector,
+    /// `scheme://authority/`: where paired connections connect.
+    target: Uri,
     scheme: Scheme,
     authority: Authority,
     timeout: Duration,
+    pool_idle_timeout: Duration,
 }
 
 impl Upstream {
@@ -45,47 +52,85 @@ impl Upstream {
             // Shorter than common app keep-alive timeouts (Node 5 s), so the pool rarely
             // reuses a connection the app is closing.
             .pool_idle_timeout(config.pool_idle_timeout)
-            .build(connector);
+            .build(connector.clone());
+        let target = Uri::builder()
+            .scheme(config.scheme.clone())
+            .authority(config.authority.clone())
+            .path_and_query("/")
+            .build()
+            .expect("a scheme and an authority make a URI");
         Self {
             client,
+            connector,
+            target,
             scheme: config.scheme.clone(),
             authority: config.authority.clone(),
             timeout: config.timeout,
+            pool_idle_timeout: config.pool_idle_timeout,
         }
     }
 
-    /// Sends `req` (already checked and stripped) to the upstream; returns its response
-    /// with hop-by-hop fields removed, except the `Upgrade` of a 101 when `upgrade`.
+    /// How long an unused upstream connection is kept, pooled or paired.
+    pub fn pool_idle_timeout(&self) -> Duration {
+        self.pool_idle_timeout
+    }
+
+    /// Sends `req` (already checked and stripped) to the upstream, over `paired` when
+    /// given, else through the pool; returns its response with hop-by-hop fields
+    /// removed, except the `Upgrade` of a 101 when `upgrade`.
     pub async fn send(
         &self,
         req: Request<Incoming>,
         upgrade: bool,
+        paired: Option<&Paired>,
     ) -> Result<Response<Incoming>, UpstreamFailure> {
         let (mut parts, body) = req.into_parts();
         if !parts.headers.contains_key(HOST) {
             // HTTP/2 carries the host as `:authority`; the app (over HTTP/1.1) wants `Host`.
-            let authority = parts.uri.authority().map(|a| a.as_str());
-            if let Some(host) = authority.and_then(|a| HeaderValue::from_str(a).ok()) {
+            // Failing that, the upstream's own authority, as the pool's client would send.
+            let authority = parts.uri.authority().unwrap_or(&self.authority).as_str();
+            if let Ok(host) = HeaderValue::from_str(authority) {
                 parts.headers.insert(HOST, host);
             }
         }
-        let mut uri = parts.uri.into_parts();
-        uri.scheme = Some(self.scheme.clone());
-        uri.authority = Some(self.authority.clone());
-        if uri.path_and_query.is_none() {
-            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-        }
-        parts.uri = Uri::from_parts(uri).map_err(|_| UpstreamFailure::Other)?;
         parts.version = Version::HTTP_11;
-        let req = Request::from_parts(parts, body);
+        let path = parts.uri.path_and_query().cloned();
+        let path = path.unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
 
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+        let sent = match paired {
+            // A connection of our own takes the origin form, `/path?query`.
+            Some(paired) => {
+                parts.uri = Uri::from(path);
+                let req = Request::from_parts(parts, body);
+                // Boxed, as the pool's client boxes its own: inline, this state would
+                // double the request future that hyper keeps allocated for every client
+                // connection, idle ones included (1.7 KB more each).
+                let sending = Box::pin(paired.send(&self.connector, &self.target, req));
+                tokio::time::timeout(self.timeout, sending)
+                    .await
+                    .map(|r| r.map_err(Failure::from))
+            }
+            // The pool's client picks a connection by the absolute form.
+            None => {
+                let mut uri = http::uri::Parts::default();
+                uri.scheme = Some(self.scheme.clone());
+                uri.authority = Some(self.authority.clone());
+                uri.path_and_query = Some(path);
+                parts.uri = Uri::from_parts(uri).map_err(|_| UpstreamFailure::Other)?;
+                let req = Request::from_parts(parts, body);
+                let sending = self.client.request(req);
+                tokio::time::timeout(self.timeout, sending)
+                    .await
+                    .map(|r| r.map_err(Failure::from))
+            }
+        };
+        match sent {
             Err(_) => Err(UpstreamFailure::Timeout),
-            Ok(Err(e)) if e.is_connect() => {
+            Ok(Err(Failure::Connect(e))) => {
                 tracing::debug!(error = %e, "upstream connect failed");
                 Err(UpstreamFailure::Connect)
             }
-            Ok(Err(e)) => {
+            Ok(Err(Failure::Other(e))) => {
                 tracing::debug!(error = %e, "upstream request failed");
                 Err(UpstreamFailure::Other)
             }
@@ -99,6 +144,31 @@ impl Upstream {
                 }
                 Ok(response)
             }
+        }
+    }
+}
+
+/// A failed exchange, from either path, by what the caller reports.
+enum Failure {
+    Connect(Box<dyn std::error::Error + Send + Sync>),
+    Other(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<hyper_util::client::legacy::Error> for Failure {
+    fn from(e: hyper_util::client::legacy::Error) -> Self {
+        if e.is_connect() {
+            Failure::Connect(e.into())
+        } else {
+            Failure::Other(e.into())
+        }
+    }
+}
+
+impl From<PairedError> for Failure {
+    fn from(e: PairedError) -> Self {
+        match e {
+            PairedError::Connect(e) => Failure::Connect(e),
+            PairedError::Request(e) => Failure::Other(e.into()),
         }
     }
 }

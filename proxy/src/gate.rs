@@ -17,6 +17,7 @@ use crate::body::ProxyBody;
 use crate::conn_clock::BusyGuard;
 use crate::forward::{Upstream, remove_hop_by_hop};
 use crate::metrics::{Listener, Outcome, UpstreamFailure};
+use crate::paired::{Paired, keeps_alive};
 use crate::state::Shared;
 use crate::upgrade::{self, Tunnel};
 
@@ -70,6 +71,10 @@ impl Gate {
         &self.0.shared
     }
 
+    pub fn upstream(&self) -> &Upstream {
+        &self.0.upstream
+    }
+
     /// Handles one request; `busy` keeps the connection's idle clock stopped until the
     /// response body has been sent; `tunnels` (HTTP/1.1 only) receives an upgraded
     /// exchange for the connection task to run.
@@ -78,6 +83,7 @@ impl Gate {
         mut req: Request<Incoming>,
         busy: BusyGuard,
         tunnels: Option<upgrade::Slot>,
+        paired: Option<&Paired>,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let start = Instant::now();
         let inner = &self.0;
@@ -99,6 +105,8 @@ impl Gate {
                     .as_ref()
                     .and_then(|_| upgrade::requested(req.headers()));
                 let client_side = protocol.as_ref().map(|_| hyper::upgrade::on(&mut req));
+                // A one-shot request, or a connection's first, borrows a pooled one.
+                let paired = paired.filter(|p| keeps_alive(&req) && p.claim());
                 // The app never sees the secret, whichever way the request came in.
                 let headers = req.headers_mut();
                 headers.remove(&inner.config.header);
@@ -106,7 +114,7 @@ impl Gate {
                 if let Some(protocol) = &protocol {
                     upgrade::restore(headers, protocol.clone());
                 }
-                match inner.upstream.send(req, protocol.is_some()).await {
+                match inner.upstream.send(req, protocol.is_some(), paired).await {
                     Ok(mut response) => {
                         if let (Some(client), Some(slot)) = (client_side, &tunnels) {
                             if response.status() == StatusCode::SWITCHING_PROTOCOLS {

@@ -19,6 +19,7 @@ pub mod healthcheck;
 mod io_wrap;
 pub mod logging;
 pub mod metrics;
+pub mod paired;
 pub mod secrets;
 pub mod serve;
 pub mod sniff;

@@ -4,9 +4,9 @@ use std::io::IsTerminal;
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{EnvFilter, FilterFn, filter_fn};
+use tracing_subscriber::fmt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{Layer, fmt};
 
 use crate::config::{Config, LogFormat};
 
@@ -30,7 +30,12 @@ pub fn init(config: &Config) {
         } else {
             LogFormat::Json
         });
-    let registry = tracing_subscriber::registry();
+    // Global filters, not per-layer ones: there is one output, and with per-layer
+    // filters the registry keeps every span, so the debug-level connection span was
+    // looked up on each poll of each connection (1.4 % of the proxy's CPU under load).
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(no_sdk_trace());
     let _ = match format {
         LogFormat::Json => registry
             .with(
@@ -39,18 +44,11 @@ pub fn init(config: &Config) {
                     .flatten_event(true)
                     .with_current_span(false)
                     .with_span_list(false)
-                    .with_writer(std::io::stdout)
-                    .with_filter(filter)
-                    .with_filter(no_sdk_trace()),
+                    .with_writer(std::io::stdout),
             )
             .try_init(),
         LogFormat::Text => registry
-            .with(
-                fmt::layer()
-                    .with_writer(std::io::stdout)
-                    .with_filter(filter)
-                    .with_filter(no_sdk_trace()),
-            )
+            .with(fmt::layer().with_writer(std::io::stdout))
             .try_init(),
     };
 }

@@ -21,6 +21,7 @@ use tracing::Instrument;
 
 use crate::conn_clock::{self, BusyGuard, ConnClock, Expired, TimedIo};
 use crate::gate::Gate;
+use crate::paired::{Driver, Paired};
 use crate::sniff::sniff;
 use crate::upgrade;
 
@@ -152,12 +153,17 @@ where
     let clock = Arc::new(ConnClock::new(!h2));
     let slot: Option<upgrade::Slot> = (!h2).then(upgrade::Slot::default);
     let io = TokioIo::new(TimedIo::new(io, clock.clone()));
+    // HTTP/1.1: this connection's own upstream connection, polled by `driver` in this
+    // task. HTTP/2 streams use the pool (the driver then never has anything to poll).
+    let paired = Paired::new(ctx.gate.upstream().pool_idle_timeout());
+    let mut driver = paired.driver();
     let service = {
         let (clock, gate, slot) = (clock.clone(), ctx.gate.clone(), slot.clone());
+        let paired = (!h2).then_some(paired);
         service_fn(move |req| {
             let busy = BusyGuard::new(&clock);
-            let (gate, slot) = (gate.clone(), slot.clone());
-            async move { gate.handle(req, busy, slot).await }
+            let (gate, slot, paired) = (gate.clone(), slot.clone(), paired.clone());
+            async move { gate.handle(req, busy, slot, paired.as_ref()).await }
         })
     };
     let limits = &ctx.limits;
@@ -169,7 +175,15 @@ where
             http.timer(TokioTimer::new())
                 .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
             let conn = http.serve_connection(io, service);
-            drive(conn, |c| c.graceful_shutdown(), &clock, ctx, shutdown).await
+            drive(
+                conn,
+                |c| c.graceful_shutdown(),
+                &clock,
+                &mut driver,
+                ctx,
+                shutdown,
+            )
+            .await
         })
         .await
     } else {
@@ -179,13 +193,26 @@ where
             .header_read_timeout(None)
             .max_header_size(limits.max_header_bytes);
         let conn = http.serve_connection(io, service).with_upgrades();
-        drive(conn, |c| c.graceful_shutdown(), &clock, ctx, shutdown).await
+        drive(
+            conn,
+            |c| c.graceful_shutdown(),
+            &clock,
+            &mut driver,
+            ctx,
+            shutdown,
+        )
+        .await
     };
     // An upgraded HTTP/1.1 connection ends its HTTP part here; its tunnel runs on in
     // this task, so that it keeps its connection slot and the drain waits for it.
     let tunnel = slot.and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).take());
     if let (true, Some(tunnel)) = (ended, tunnel) {
-        match upgrade::run(tunnel).await {
+        // The driver still polls the upstream connection until it hands its stream over.
+        let ran = tokio::select! {
+            ran = upgrade::run(tunnel) => ran,
+            never = &mut driver => match never {},
+        };
+        match ran {
             Ok((up, down)) => tracing::debug!(up, down, "upgraded connection closed"),
             Err(error) => tracing::debug!(%error, "upgraded connection failed"),
         }
@@ -198,6 +225,7 @@ async fn drive<C, E>(
     conn: C,
     graceful: fn(Pin<&mut C>),
     clock: &ConnClock,
+    driver: &mut Driver,
     ctx: &ListenerCtx,
     shutdown: &CancellationToken,
 ) -> bool
@@ -212,6 +240,7 @@ where
     let expired = tokio::select! {
         result = conn.as_mut() => { log_end(result); None }
         expired = &mut watchdog => Some(expired),
+        never = &mut *driver => match never {},
         _ = shutdown.cancelled() => {
             // Finish the requests in progress (HTTP/1.1: `Connection: close` on the
             // response; HTTP/2: GOAWAY), close at once if idle.
@@ -219,6 +248,7 @@ where
             tokio::select! {
                 result = conn.as_mut() => { log_end(result); None }
                 expired = &mut watchdog => Some(expired),
+                never = &mut *driver => match never {},
             }
         }
     };

@@ -22,11 +22,18 @@ pub struct Fixture {
 impl Fixture {
     /// Starts everything and waits for `/ready`; `configure` adds flags.
     pub async fn start(configure: impl FnOnce(Builder) -> Builder) -> Self {
+        Self::start_with(Upstream::start().await, configure).await
+    }
+
+    /// Like `start`, in front of the given upstream.
+    pub async fn start_with(
+        upstream: Upstream,
+        configure: impl FnOnce(Builder) -> Builder,
+    ) -> Self {
         let (a, b) = (secret_like('a'), secret_like('b'));
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("origin-verify");
         std::fs::write(&file, format!("# accepted values\n{a}\n\n{b}\n")).unwrap();
-        let upstream = Upstream::start().await;
         let builder = Builder::new(&format!("file:{}", file.display()))
             .arg("--upstream", &upstream.url())
             .internal();

@@ -1,11 +1,14 @@
 //! A real HTTP upstream on loopback that records what reached it.
 //!
 //! Routes: `/slow?ms=N` answers after N ms; `/upload` reads the whole body and answers
-//! with its length; `/download?bytes=N` streams N bytes; anything else answers 200 "ok".
-//! Every request's headers are recorded, so tests can prove what was (not) forwarded.
+//! with its length; `/download?bytes=N` streams N bytes; `/close` answers with
+//! `Connection: close` and closes; anything else answers 200 "ok".
+//! Every request's headers are recorded, so tests can prove what was (not) forwarded, and
+//! connections are counted as they open and close.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +18,7 @@ use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 /// One request as the upstream saw it.
@@ -29,30 +32,58 @@ pub struct Seen {
 pub struct Upstream {
     pub addr: Option<SocketAddr>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    opened: Arc<AtomicUsize>,
+    closed: Arc<AtomicUsize>,
 }
 
 impl Upstream {
     /// Starts serving on 127.0.0.1 (a free port) on the current runtime.
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Like `start`, but closes a keep-alive connection that has waited `idle` for its
+    /// next request, as app servers do (Node's default is 5 s).
+    pub async fn start_with(idle: Option<Duration>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let upstream = Self {
             addr: Some(listener.local_addr().unwrap()),
-            seen: Arc::default(),
+            ..Self::default()
         };
-        let seen = upstream.seen.clone();
+        let (seen, opened, closed) = (
+            upstream.seen.clone(),
+            upstream.opened.clone(),
+            upstream.closed.clone(),
+        );
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let seen = seen.clone();
+                opened.fetch_add(1, Ordering::SeqCst);
+                let (seen, closed) = (seen.clone(), closed.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(req, seen.clone()));
-                    let _ = http1::Builder::new()
+                    let mut http = http1::Builder::new();
+                    // hyper's header-read timer also runs between requests: exactly an
+                    // app's keep-alive timeout.
+                    http.timer(TokioTimer::new()).header_read_timeout(idle);
+                    let _ = http
                         .serve_connection(TokioIo::new(stream), service)
                         .with_upgrades()
                         .await;
+                    closed.fetch_add(1, Ordering::SeqCst);
                 });
             }
         });
         upstream
+    }
+
+    /// Connections accepted so far.
+    pub fn opened(&self) -> usize {
+        self.opened.load(Ordering::SeqCst)
+    }
+
+    /// Connections that have ended so far.
+    pub fn closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
     }
 
     pub fn url(&self) -> String {
@@ -124,6 +155,10 @@ async fn handle(
             left: query_number(&req, "bytes"),
             chunk: Bytes::from(vec![b'x'; 64 * 1024]),
         })),
+        "/close" => Response::builder()
+            .header("connection", "close")
+            .body(full("closing\n"))
+            .unwrap(),
         _ => Response::new(full("ok\n")),
     };
     Ok(response)

@@ -1,0 +1,284 @@
+//! One upstream connection per keep-alive client connection, driven by that connection's
+//! own task.
+//!
+//! Forwarding through the shared pool costs every request a pool checkout and a hand-off
+//! to the task that owns the upstream connection, and its response a hand-off back: two
+//! task wake-ups and the pool's bookkeeping. A client HTTP/1.1 connection carries one
+//! request at a time, so it can own one upstream connection outright and poll it itself
+//! (`Driver`, in the same `select!` as the client connection). The app then sees one
+//! connection per ALB connection, as it would without the sidecar.
+//!
+//! A client connection earns its own upstream connection with its second keep-alive
+//! request; its first, one-shot requests (`Connection: close`) and HTTP/2 streams use the
+//! shared pool. So a client that opens a connection per request, or opens one and walks
+//! away, does not cost the app a connection of its own, and a first request never waits
+//! for a new upstream connection when the pool has one. Like a pooled one, a paired
+//! upstream connection unused for `--upstream-pool-idle-timeout` is closed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use http::header::CONNECTION;
+use http::{Request, Response, Uri, Version};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::client::legacy::connect::HttpConnector;
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+/// hyper's connection with upgrades, whose type it does not name.
+type Conn = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// Why a paired exchange failed.
+#[derive(Debug)]
+pub enum PairedError {
+    Connect(Box<dyn std::error::Error + Send + Sync>),
+    Request(hyper::Error),
+}
+
+/// The upstream connection of one client connection. Clones share it.
+///
+/// The mutex is only ever taken by the client connection's own task (its service and
+/// its `Driver`, which that task polls in turn), never across an `.await`: it is never
+/// contended and never waits.
+#[derive(Clone)]
+pub struct Paired(Arc<Shared>);
+
+struct Shared {
+    /// A connection unused this long is closed (the app may be about to close it).
+    max_idle: Duration,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Keep-alive requests seen on the client connection (saturating).
+    requests: u32,
+    /// Taken out while a request is being sent, put back once it is dispatched.
+    sender: Option<(http1::SendRequest<Incoming>, Instant)>,
+    /// Polled by the `Driver`; `None` until the first request, or after it closed.
+    conn: Option<Conn>,
+    /// The `Driver`'s waker while it has nothing to poll.
+    driver: Option<Waker>,
+}
+
+impl std::fmt::Debug for Paired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let slot = self.lock();
+        f.debug_struct("Paired")
+            .field("connected", &slot.conn.is_some())
+            .finish()
+    }
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Slot> {
+    // A panic while holding it cannot leave the slot half-changed: every change is a
+    // single assignment.
+    shared.slot.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Paired {
+    pub fn new(max_idle: Duration) -> Self {
+        Self(Arc::new(Shared {
+            max_idle,
+            slot: Mutex::default(),
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        lock(&self.0)
+    }
+
+    /// The future the client connection's task polls beside the connection; it never
+    /// completes.
+    pub fn driver(&self) -> Driver {
+        Driver {
+            shared: self.0.clone(),
+            idle_check: None,
+        }
+    }
+
+    /// Counts a keep-alive request on the client connection; true once it has earned
+    /// its own upstream connection (from its second such request).
+    pub fn claim(&self) -> bool {
+        let mut slot = self.lock();
+        slot.requests = slot.requests.saturating_add(1);
+        slot.requests >= 2
+    }
+
+    /// Sends `req` (origin-form URI, `Host` set) on this client's upstream connection,
+    /// opening one with `connector` if there is none, it closed, or it has been unused
+    /// for the idle limit. A request that was never written because the connection
+    /// turned out closed is sent once more on a new one.
+    pub async fn send(
+        &self,
+        connector: &HttpConnector,
+        target: &Uri,
+        req: Request<Incoming>,
+    ) -> Result<Response<Incoming>, PairedError> {
+        let max_idle = self.0.max_idle;
+        let reusable = self
+            .lock()
+            .sender
+            .take()
+            .filter(|(s, used)| !s.is_closed() && used.elapsed() < max_idle);
+        let mut sender = match reusable {
+            Some((mut sender, _)) => match sender.ready().await {
+                Ok(()) => sender,
+                Err(_) => Box::pin(self.connect(connector, target)).await?,
+            },
+            None => Box::pin(self.connect(connector, target)).await?,
+        };
+        let sent = sender.try_send_request(req);
+        self.lock().sender = Some((sender, Instant::now()));
+        match sent.await {
+            Ok(response) => Ok(response),
+            Err(mut e) => match e.take_message() {
+                Some(req) => {
+                    let mut sender = Box::pin(self.connect(connector, target)).await?;
+                    let sent = sender.send_request(req);
+                    self.lock().sender = Some((sender, Instant::now()));
+                    sent.await.map_err(PairedError::Request)
+                }
+                None => Err(PairedError::Request(e.into_error())),
+            },
+        }
+    }
+
+    /// Opens a new upstream connection and hands it to the `Driver`, replacing (and so
+    /// closing) any previous one. Callers box this future: connecting is rare, and its
+    /// state (hyper's handshake) would otherwise enlarge the request future that every
+    /// client connection keeps allocated.
+    async fn connect(
+        &self,
+        connector: &HttpConnector,
+        target: &Uri,
+    ) -> Result<http1::SendRequest<Incoming>, PairedError> {
+        let io = connector
+            .clone()
+            .call(target.clone())
+            .await
+            .map_err(|e| PairedError::Connect(e.into()))?;
+        let (mut sender, conn) = http1::handshake(io).await.map_err(PairedError::Request)?;
+        {
+            let mut slot = self.lock();
+            slot.conn = Some(Box::pin(conn.with_upgrades()));
+            if let Some(driver) = slot.driver.take() {
+                driver.wake();
+            }
+        }
+        // Ready at once: nothing has been sent on it.
+        std::future::poll_fn(|cx| sender.poll_ready(cx))
+            .await
+            .map_err(PairedError::Request)?;
+        Ok(sender)
+    }
+}
+
+/// Polls the paired upstream connection while there is one, and closes it once unused
+/// for the idle limit. Never completes.
+pub struct Driver {
+    shared: Arc<Shared>,
+    /// Armed while there is a connection. Not moved at each request (that would be a
+    /// timer update per request): when it fires early, it is re-armed for the rest.
+    idle_check: Option<Pin<Box<Sleep>>>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Driver")
+    }
+}
+
+impl Future for Driver {
+    type Output = std::convert::Infallible;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let max_idle = this.shared.max_idle;
+        let mut slot = lock(&this.shared);
+        if let Some(conn) = slot.conn.as_mut() {
+            if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "upstream connection ended with an error");
+                }
+                // Closed by the app, or handed over to an upgrade: the sender now
+                // reports closed, and the next request opens a new connection.
+                slot.conn = None;
+            }
+        }
+        while slot.conn.is_some() {
+            let check = this
+                .idle_check
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(max_idle)));
+            if check.as_mut().poll(cx).is_pending() {
+                break;
+            }
+            let now = Instant::now();
+            // Idle: dispatched (sender back in the slot) and its response done.
+            let unused_since = match &slot.sender {
+                Some((sender, used)) if sender.is_ready() => Some(*used),
+                _ => None,
+            };
+            match unused_since {
+                Some(used) if now >= used + max_idle => {
+                    tracing::debug!("closing an idle upstream connection");
+                    slot.conn = None;
+                    slot.sender = None;
+                }
+                Some(used) => check.as_mut().reset(used + max_idle),
+                None => check.as_mut().reset(now + max_idle),
+            }
+        }
+        if slot.conn.is_none() {
+            this.idle_check = None;
+            slot.driver = Some(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// Whether the client connection stays open after this request (RFC 9112 §9.3): HTTP/1.1
+/// unless `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
+pub fn keeps_alive<B>(req: &Request<B>) -> bool {
+    let has = |token: &str| {
+        req.headers()
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    match req.version() {
+        Version::HTTP_11 => !has("close"),
+        Version::HTTP_10 => has("keep-alive"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(version: Version, connection: Option<&str>) -> Request<()> {
+        let mut b = Request::builder().version(version);
+        if let Some(c) = connection {
+            b = b.header(CONNECTION, c);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn keep_alive_follows_the_version_and_the_connection_field() {
+        assert!(keeps_alive(&req(Version::HTTP_11, None)));
+        assert!(keeps_alive(&req(Version::HTTP_11, Some("Upgrade"))));
+        assert!(!keeps_alive(&req(Version::HTTP_11, Some("close"))));
+        assert!(!keeps_alive(&req(Version::HTTP_11, Some("x-trace, Close"))));
+        assert!(!keeps_alive(&req(Version::HTTP_10, None)));
+        assert!(keeps_alive(&req(Version::HTTP_10, Some("keep-alive"))));
+        assert!(!keeps_alive(&req(Version::HTTP_2, None)));
+    }
+}

@@ -1,0 +1,116 @@
+//! How the proxy holds connections to the app: a keep-alive client connection gets one
+//! of its own from its second request; first and one-shot requests use the shared pool;
+//! an unused one is closed after the pool idle timeout; no request is lost when the app
+//! closes one.
+
+use std::time::Duration;
+
+use edgeguard_tests::client::{self, KeepAlive};
+use edgeguard_tests::fixture::Fixture;
+use edgeguard_tests::poll;
+use edgeguard_tests::upstream::Upstream;
+
+const H: &str = "x-origin-verify";
+
+async fn wait_closed(upstream: &Upstream, n: usize, what: &str) {
+    poll(Duration::from_secs(5), what, || {
+        std::future::ready((upstream.closed() >= n).then_some(()))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_alive_client_connection_gets_its_own_upstream_connection_from_its_second_request() {
+    let f = Fixture::start(|b| b).await;
+    let addr = f.proxy.enforcing();
+    let mut clients = [
+        KeepAlive::connect(addr).await,
+        KeepAlive::connect(addr).await,
+    ];
+    // First requests: both through the pool, which opens one connection for them.
+    for c in &mut clients {
+        let (status, _, body) = c.get("/", &[(H, &f.a)]).await.unwrap();
+        assert_eq!((status, &body[..]), (200, &b"ok\n"[..]));
+    }
+    assert_eq!(f.upstream.opened(), 1, "first requests share the pool");
+    // Later requests: each client connection on its own upstream connection.
+    for round in 0..3 {
+        for c in &mut clients {
+            let (status, _, _) = c.get("/", &[(H, &f.a)]).await.unwrap();
+            assert_eq!(status, 200, "round {round}");
+        }
+    }
+    assert_eq!(
+        f.upstream.opened(),
+        3,
+        "the pool's, then one per client connection"
+    );
+
+    // `Connection: close` requests, one after another: the pool's connection again.
+    for _ in 0..3 {
+        let reply = client::get(addr, "/", &[(H, &f.a)]).await;
+        assert_eq!(reply.status, 200);
+    }
+    assert_eq!(
+        f.upstream.opened(),
+        3,
+        "one-shot requests reuse the pool's connection"
+    );
+
+    // A client connection that closes takes its upstream connection with it.
+    drop(clients);
+    wait_closed(&f.upstream, 2, "the 2 paired connections to close").await;
+    assert_eq!(f.upstream.seen().len(), 11);
+    assert!(f.upstream.seen().iter().all(|s| s.headers.get(H).is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_closing_its_connection_costs_no_request() {
+    // The app closes connections idle for 150 ms, like Node's keep-alive timeout.
+    let upstream = Upstream::start_with(Some(Duration::from_millis(150))).await;
+    let f = Fixture::start_with(upstream, |b| b).await;
+    let mut c = KeepAlive::connect(f.proxy.enforcing()).await;
+    let mut get = async |path: &str| c.get(path, &[(H, &f.a)]).await.unwrap().0;
+
+    assert_eq!(get("/").await, 200, "through the pool");
+    // The paired connection, closed by the app with its response...
+    assert_eq!(get("/close").await, 200);
+    // ...is replaced for the next request on the same client connection.
+    assert_eq!(get("/").await, 200);
+    assert_eq!(f.upstream.opened(), 3);
+
+    // Closed while idle: wait until the app has closed both the pool's and the paired
+    // connection, then ask again.
+    wait_closed(&f.upstream, 3, "the app to close its idle connections").await;
+    assert_eq!(get("/").await, 200);
+    assert_eq!(f.upstream.opened(), 4);
+    assert!(c.closed_at().is_none(), "the client connection stays open");
+    let m = f.proxy.metrics().await;
+    for kind in ["timeout", "connect", "other"] {
+        let zero = format!("edgeguard_upstream_errors_total{{kind=\"{kind}\"}} 0");
+        assert!(m.contains(&zero), "{m}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_connection_unused_for_the_pool_idle_timeout_is_closed() {
+    let f = Fixture::start(|b| b.arg("--upstream-pool-idle-timeout", "200ms")).await;
+    let mut c = KeepAlive::connect(f.proxy.enforcing()).await;
+    for _ in 0..3 {
+        let (status, _, _) = c.get("/", &[(H, &f.a)]).await.unwrap();
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        f.upstream.opened(),
+        2,
+        "the pool's, then the paired one, reused"
+    );
+
+    // Both the pooled and the paired connection close by themselves...
+    wait_closed(&f.upstream, 2, "the proxy to close its idle connections").await;
+    assert!(c.closed_at().is_none(), "the client connection stays open");
+    // ...and the next request opens a new one.
+    let (status, _, _) = c.get("/", &[(H, &f.a)]).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(f.upstream.opened(), 3);
+}
