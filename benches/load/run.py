@@ -79,14 +79,15 @@ def tree(pid):
 
 
 def cpu_seconds(pid):
-    total = 0
+    """(user, system) CPU seconds of pid and its descendants."""
+    user = system = 0
     for p in tree(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime
         except OSError:
             pass
-    return total / TICK
+    return user / TICK, system / TICK
 
 
 def rss_kib(pid):
@@ -118,6 +119,7 @@ class Peer:
         self.proc = None
 
     def start(self, port, upstream_port, values, cpu, tls=False):
+        self.port = port
         conf = self.work / f"{self.name}-{port}"
         conf.mkdir(parents=True, exist_ok=True)
         v1, v2 = values
@@ -277,10 +279,14 @@ def h2load(port, header, seconds, connections):
 
 def measure(pid, run):
     """One load run with the proxy's CPU time and the machine's steal around it."""
-    cpu0, (steal0, all0) = cpu_seconds(pid) if pid else 0, steal_ticks()
+    (user0, sys0), (steal0, all0) = cpu_seconds(pid) if pid else (0, 0), steal_ticks()
     result = run()
-    cpu1, (steal1, all1) = cpu_seconds(pid) if pid else 0, steal_ticks()
-    result["cpu_us_per_req"] = (cpu1 - cpu0) / result["requests"] * 1e6 if pid else None
+    (user1, sys1), (steal1, all1) = cpu_seconds(pid) if pid else (0, 0), steal_ticks()
+    per_request = 1e6 / result["requests"]
+    result["cpu_us_per_req"] = (user1 - user0 + sys1 - sys0) * per_request if pid else None
+    # The user-space share: the proxy's own work. The rest is the kernel's TCP path, which
+    # every peer pays alike for the same four segments per request.
+    result["user_us_per_req"] = (user1 - user0) * per_request if pid else None
     result["steal_pct"] = 100 * (steal1 - steal0) / max(1, all1 - all0)
     result["rss_kib"] = rss_kib(pid) if pid else None
     return result
@@ -295,31 +301,35 @@ def median_of(runs):
     return out
 
 
-async def hold_connections(port, header, count):
-    """Opens `count` keep-alive connections, one valid request each, and keeps them open."""
+async def hold_connections(port, header, count, requests):
+    """Opens `count` keep-alive connections, `requests` valid requests each, and keeps them
+    open."""
     conns = []
     request = (f"GET / HTTP/1.1\r\nHost: bench\r\n{HEADER}: {header}\r\n\r\n").encode()
     for _ in range(count):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(request)
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
-        await reader.readexactly(length)
+        for _ in range(requests):
+            writer.write(request)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))
+            await reader.readexactly(length)
         conns.append(writer)
     return conns
 
 
 def idle_memory(peer_bin, work, upstream_port, values, counts):
-    """RSS of edgeguard holding N idle keep-alive connections, for each N."""
+    """RSS of edgeguard holding N idle keep-alive connections, for each N: after one
+    request each, and (for the first N) after two, when each holds its own upstream
+    connection (the app's side of which is not counted)."""
     out = {}
-    for count in counts:
+    for count, requests in [(n, 1) for n in counts] + [(counts[0], 2)]:
         port = free_port()
         p = Peer("edgeguard", peer_bin, work).start(port, upstream_port, values, cpu=0)
         try:
             before = rss_kib(p.proc.pid)
             loop = asyncio.new_event_loop()
-            conns = loop.run_until_complete(hold_connections(port, values[0], count))
+            conns = loop.run_until_complete(hold_connections(port, values[0], count, requests))
             time.sleep(0.5)
             after = rss_kib(p.proc.pid)
             for w in conns:
@@ -327,8 +337,9 @@ def idle_memory(peer_bin, work, upstream_port, values, counts):
             loop.close()
         finally:
             p.stop()
-        out[count] = {"rss_before_kib": before, "rss_kib": after,
-                      "bytes_per_connection": (after - before) * 1024 / count}
+        out[f"{count}x{requests}"] = {"connections": count, "requests": requests,
+                                      "rss_before_kib": before, "rss_kib": after,
+                                      "bytes_per_connection": (after - before) * 1024 / count}
     return out
 
 
@@ -383,49 +394,64 @@ def run_all(args, binaries, values, work, names, results):
 
     upstream_port = free_port()
     upstream = Peer("upstream", shutil.which("nginx"), work).start(upstream_port, 0, values, cpu=1)
+    started = []
     try:
-        print("== direct to the upstream", flush=True)
-        runs = [measure(None, lambda: wrk(upstream_port, values[0], args.seconds, args.connections))
-                for _ in range(args.runs)]
-        results["load"]["direct"] = {"valid": median_of(runs)}
+        # Every peer runs at once (the idle ones cost nothing), and the runs go round the
+        # peers: run 1 of each, then run 2 of each... A slow patch of the shared machine
+        # then touches every peer alike instead of all the runs of one.
+        loads = [("direct", "valid", None,
+                  lambda: wrk(upstream_port, values[0], args.seconds, args.connections))]
         for name in names:
-            port = free_port()
-            p = Peer(name, binaries[name], work).start(port, upstream_port, values, cpu=0)
-            try:
-                results["load"][name] = {}
-                for case, header in (("valid", values[0]), ("invalid", "not-the-value")):
-                    print(f"== {name} {case}", flush=True)
-                    wrk(port, header, 2, args.connections)  # warm-up: pools, caches
-                    runs = [measure(p.proc.pid, lambda: wrk(port, header, args.seconds, args.connections))
-                            for _ in range(args.runs)]
-                    results["load"][name][case] = median_of(runs)
-            finally:
-                p.stop()
+            p = Peer(name, binaries[name], work).start(free_port(), upstream_port, values, cpu=0)
+            started.append(p)
+            for case, header in (("valid", values[0]), ("invalid", "not-the-value")):
+                loads.append((name, case, p, lambda port=p.port, h=header:
+                              wrk(port, h, args.seconds, args.connections)))
         if "edgeguard" in names:
-            extra = results["edgeguard_extra"]
-            port = free_port()
-            p = Peer("edgeguard", binaries["edgeguard"], work).start(port, upstream_port, values, cpu=0, tls=True)
-            try:
-                print("== edgeguard TLS", flush=True)
-                wrk(port, values[0], 2, args.connections, scheme="https")
-                extra["tls"] = median_of([measure(p.proc.pid, lambda: wrk(
-                    port, values[0], args.seconds, args.connections, scheme="https")) for _ in range(args.runs)])
-            finally:
-                p.stop()
-            port = free_port()
-            p = Peer("edgeguard", binaries["edgeguard"], work).start(port, upstream_port, values, cpu=0)
-            try:
-                print("== edgeguard HTTP/2 (h2c, h2load -m10)", flush=True)
-                h2load(port, values[0], 2, args.connections)
-                extra["h2"] = median_of([measure(p.proc.pid, lambda: h2load(
-                    port, values[0], args.seconds, args.connections)) for _ in range(args.runs)])
-            finally:
-                p.stop()
+            tls = Peer("edgeguard", binaries["edgeguard"], work).start(
+                free_port(), upstream_port, values, cpu=0, tls=True)
+            started.append(tls)
+            loads.append(("edgeguard", "valid, TLS", tls, lambda: wrk(
+                tls.port, values[0], args.seconds, args.connections, scheme="https")))
+            h2 = Peer("edgeguard", binaries["edgeguard"], work).start(
+                free_port(), upstream_port, values, cpu=0)
+            started.append(h2)
+            loads.append(("edgeguard", "valid, h2c (h2load -m10)", h2, lambda: h2load(
+                h2.port, values[0], args.seconds, args.connections)))
+        runs = {(name, case): [] for name, case, _, _ in loads}
+        for i in range(args.runs):
+            for name, case, p, load in loads:
+                print(f"== run {i + 1}/{args.runs}: {name} {case}", flush=True)
+                if i == 0:
+                    # Warm-up: pools, caches. Short runs, not measured.
+                    load_for(load, args, 2)
+                runs[(name, case)].append(measure(p.proc.pid if p else None, load))
+        for (name, case), rs in runs.items():
+            if case.startswith("valid, "):
+                results["edgeguard_extra"][case] = median_of(rs)
+            else:
+                results["load"].setdefault(name, {})[case] = median_of(rs)
+        for p in started:
+            p.stop()
+        started.clear()
+        if "edgeguard" in names:
             print("== edgeguard idle keep-alive connections", flush=True)
-            extra["idle"] = idle_memory(binaries["edgeguard"], work, upstream_port, values,
-                                        [int(n) for n in args.idle.split(",")])
+            results["edgeguard_extra"]["idle"] = idle_memory(
+                binaries["edgeguard"], work, upstream_port, values,
+                [int(n) for n in args.idle.split(",")])
     finally:
+        for p in started:
+            p.stop()
         upstream.stop()
+
+
+def load_for(load, args, seconds):
+    """Runs `load` for `seconds` instead of the measured length (the warm-up)."""
+    measured, args.seconds = args.seconds, seconds
+    try:
+        load()
+    finally:
+        args.seconds = measured
 
 
 def render(r):
@@ -433,16 +459,17 @@ def render(r):
     lines = [f"{r['date']} · {r['machine']} · `{r['command']}` · wrk -t1 -c{r['connections']} "
              f"-d{r['seconds']}s, median of {r['runs']} runs; proxy pinned to CPU 0 with one worker, "
              "wrk and the nginx upstream on CPU 1", "",
-             "| proxy | case | req/s | × direct | p50 | p99 | proxy CPU µs/req | RSS | steal |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| proxy | case | req/s | × direct | p50 | p99 | proxy CPU µs/req | of which user | RSS | steal |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
 
     def row(name, case, m):
         cpu = f"{m['cpu_us_per_req']:.2f}" if m.get("cpu_us_per_req") else "–"
+        user = f"{m['user_us_per_req']:.2f}" if m.get("user_us_per_req") else "–"
         rss = f"{m['rss_kib'] / 1024:.1f} MB" if m.get("rss_kib") else "–"
         p50 = f"{m['p50_us'] / 1000:.2f} ms" if m.get("p50_us") else f"{m.get('mean_us', 0) / 1000:.2f} ms (mean)"
         p99 = f"{m['p99_us'] / 1000:.2f} ms" if m.get("p99_us") else "–"
         lines.append(f"| {name} | {case} | {m['rps']:,.0f} | {m['rps'] / direct:.2f} | {p50} | {p99} | "
-                     f"{cpu} | {rss} | {m['steal_pct']:.1f}% |")
+                     f"{cpu} | {user} | {rss} | {m['steal_pct']:.1f}% |")
 
     row("direct", "valid", r["load"]["direct"]["valid"])
     for name, cases in r["load"].items():
@@ -450,14 +477,14 @@ def render(r):
             for case, m in cases.items():
                 row(name, case, m)
     extra = r.get("edgeguard_extra", {})
-    if "tls" in extra:
-        row("edgeguard", "valid, TLS", extra["tls"])
-    if "h2" in extra:
-        row("edgeguard", "valid, h2c (h2load -m10)", extra["h2"])
+    for case, m in extra.items():
+        if case != "idle":
+            row("edgeguard", case, m)
     lines.append("")
-    for n, m in extra.get("idle", {}).items():
-        lines.append(f"- edgeguard with {int(n):,} idle keep-alive connections: RSS {m['rss_kib'] / 1024:.1f} MB "
-                     f"({m['bytes_per_connection'] / 1024:.1f} KiB per connection)")
+    for m in extra.get("idle", {}).values():
+        each = "one request" if m["requests"] == 1 else f"{m['requests']} requests (each with its own upstream connection)"
+        lines.append(f"- edgeguard with {m['connections']:,} idle keep-alive connections after {each}: "
+                     f"RSS {m['rss_kib'] / 1024:.1f} MB ({m['bytes_per_connection'] / 1024:.1f} KiB per connection)")
     lines.append("")
     lines.append("Checks (403 expected but for the two values; the upstream must not see the header):")
     lines.append("")

@@ -67,10 +67,10 @@ struct Slot {
 
 impl std::fmt::Debug for Paired {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let slot = self.lock();
+        // Without taking the lock: a `Debug` call must never wait on it.
         f.debug_struct("Paired")
-            .field("connected", &slot.conn.is_some())
-            .finish()
+            .field("max_idle", &self.0.max_idle)
+            .finish_non_exhaustive()
     }
 }
 
@@ -218,6 +218,9 @@ impl Future for Driver {
                 break;
             }
             let now = Instant::now();
+            // At least a millisecond ahead (the timer's resolution), so that the re-armed
+            // check is pending and this loop ends.
+            let soonest = now + Duration::from_millis(1);
             // Idle: dispatched (sender back in the slot) and its response done.
             let unused_since = match &slot.sender {
                 Some((sender, used)) if sender.is_ready() => Some(*used),
@@ -229,8 +232,8 @@ impl Future for Driver {
                     slot.conn = None;
                     slot.sender = None;
                 }
-                Some(used) => check.as_mut().reset(used + max_idle),
-                None => check.as_mut().reset(now + max_idle),
+                Some(used) => check.as_mut().reset((used + max_idle).max(soonest)),
+                None => check.as_mut().reset((now + max_idle).max(soonest)),
             }
         }
         if slot.conn.is_none() {

@@ -54,7 +54,7 @@ pub struct Cli {
     /// Time to the upstream's response head; 504 beyond [default: 60s]
     #[arg(long, value_name = "DUR")]
     pub upstream_timeout: Option<String>,
-    /// How long an unused upstream connection stays pooled [default: 4s]
+    /// How long an unused upstream connection stays open, pooled or paired [default: 4s]
     #[arg(long, value_name = "DUR")]
     pub upstream_pool_idle_timeout: Option<String>,
     /// Time in-flight requests get after SIGTERM or SIGINT [default: 25s]

@@ -73,7 +73,7 @@ keys! {
     UPSTREAM_CONNECT_TIMEOUT = "--upstream-connect-timeout", "EDGEGUARD_UPSTREAM_CONNECT_TIMEOUT";
     /// Time to the upstream's response head (504 beyond). [60s]
     UPSTREAM_TIMEOUT = "--upstream-timeout", "EDGEGUARD_UPSTREAM_TIMEOUT";
-    /// How long an unused upstream connection stays pooled. [4s]
+    /// How long an unused upstream connection stays open, pooled or paired. [4s]
     UPSTREAM_POOL_IDLE_TIMEOUT = "--upstream-pool-idle-timeout", "EDGEGUARD_UPSTREAM_POOL_IDLE_TIMEOUT";
     /// Time in-flight requests get after SIGTERM. [25s]
     SHUTDOWN_GRACE = "--shutdown-grace", "EDGEGUARD_SHUTDOWN_GRACE";
