@@ -1,5 +1,6 @@
 //! A request through the proxy's real serving path (accept, sniff, HTTP/1.1, the check,
-//! the strip, the pooled upstream client) to an in-process upstream over loopback, against
+//! the strip, the keep-alive client connection's own upstream connection, as an ALB's
+//! connection gets) to an in-process upstream over loopback, against
 //! the same request sent to the upstream directly. Everything runs on the bench's thread
 //! (a current-thread runtime), so the time per iteration is the CPU time of client, proxy
 //! and upstream together, kernel included; the difference to `direct` is the proxy's
