@@ -66,8 +66,8 @@ async fn a_keep_alive_client_connection_gets_its_own_upstream_connection_from_it
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_closing_its_connection_costs_no_request() {
-    // The app closes connections idle for 150 ms, like Node's keep-alive timeout.
-    let upstream = Upstream::start_with(Some(Duration::from_millis(150))).await;
+    // The app closes connections idle for 500 ms, like Node's keep-alive timeout (5 s).
+    let upstream = Upstream::start_with(Some(Duration::from_millis(500))).await;
     let f = Fixture::start_with(upstream, |b| b).await;
     let mut c = KeepAlive::connect(f.proxy.enforcing()).await;
     let mut get = async |path: &str| c.get(path, &[(H, &f.a)]).await.unwrap().0;
@@ -94,7 +94,8 @@ async fn the_app_closing_its_connection_costs_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_connection_unused_for_the_pool_idle_timeout_is_closed() {
-    let f = Fixture::start(|b| b.arg("--upstream-pool-idle-timeout", "200ms")).await;
+    // Long enough that a busy test machine does not age the connection between requests.
+    let f = Fixture::start(|b| b.arg("--upstream-pool-idle-timeout", "1s")).await;
     let mut c = KeepAlive::connect(f.proxy.enforcing()).await;
     for _ in 0..3 {
         let (status, _, _) = c.get("/", &[(H, &f.a)]).await.unwrap();
@@ -113,4 +114,34 @@ async fn an_upstream_connection_unused_for_the_pool_idle_timeout_is_closed() {
     let (status, _, _) = c.get("/", &[(H, &f.a)]).await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(f.upstream.opened(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_its_own_connection_an_unreachable_app_is_502_a_slow_one_504_and_the_next_request_recovers()
+ {
+    let closed = edgeguard_tests::closed_port();
+    let f = Fixture::start(|b| {
+        b.arg("--upstream", &format!("http://{closed}"))
+            .arg("--upstream-connect-timeout", "500ms")
+    })
+    .await;
+    let mut c = KeepAlive::connect(f.proxy.enforcing()).await;
+    // The first through the pool, the second on the client connection's own.
+    for _ in 0..2 {
+        assert_eq!(c.get("/", &[(H, &f.a)]).await.unwrap().0, 502);
+    }
+    let connect_errors = "edgeguard_upstream_errors_total{kind=\"connect\"}";
+    assert_eq!(f.proxy.metric(connect_errors).await, 2.0);
+    assert!(c.closed_at().is_none(), "a 502 keeps the client connection");
+
+    let slow = Fixture::start(|b| b.arg("--upstream-timeout", "300ms")).await;
+    let mut c = KeepAlive::connect(slow.proxy.enforcing()).await;
+    let mut get = async |path: &str| c.get(path, &[(H, &slow.a)]).await.unwrap().0;
+    assert_eq!(get("/").await, 200, "through the pool");
+    assert_eq!(get("/slow?ms=5000").await, 504, "on its own connection");
+    // The timed-out exchange closed that connection; the next request opens another.
+    assert_eq!(get("/").await, 200);
+    assert_eq!(slow.upstream.opened(), 3);
+    let timeouts = "edgeguard_upstream_errors_total{kind=\"timeout\"}";
+    assert_eq!(slow.proxy.metric(timeouts).await, 1.0);
 }
