@@ -61,7 +61,8 @@ struct Slot {
     sender: Option<(http1::SendRequest<Incoming>, Instant)>,
     /// Polled by the `Driver`; `None` until the first request, or after it closed.
     conn: Option<Conn>,
-    /// The `Driver`'s waker while it has nothing to poll.
+    /// The `Driver`'s waker, to wake it when a new connection is handed over: nothing
+    /// else would, as a connection registers its wake-ups only once polled.
     driver: Option<Waker>,
 }
 
@@ -150,8 +151,8 @@ impl Paired {
 
     /// Opens a new upstream connection and hands it to the `Driver`, replacing (and so
     /// closing) any previous one. Callers box this future: connecting is rare, and its
-    /// state (hyper's handshake) would otherwise enlarge the request future that every
-    /// client connection keeps allocated.
+    /// state (hyper's handshake) would otherwise enlarge the send future allocated for
+    /// every request.
     async fn connect(
         &self,
         connector: &HttpConnector,
@@ -166,8 +167,8 @@ impl Paired {
         {
             let mut slot = self.lock();
             slot.conn = Some(Box::pin(conn.with_upgrades()));
-            if let Some(driver) = slot.driver.take() {
-                driver.wake();
+            if let Some(driver) = &slot.driver {
+                driver.wake_by_ref();
             }
         }
         // Ready at once: nothing has been sent on it.
@@ -200,6 +201,13 @@ impl Future for Driver {
         let this = self.get_mut();
         let max_idle = this.shared.max_idle;
         let mut slot = lock(&this.shared);
+        if !slot
+            .driver
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            slot.driver = Some(cx.waker().clone());
+        }
         if let Some(conn) = slot.conn.as_mut() {
             if let Poll::Ready(result) = conn.as_mut().poll(cx) {
                 if let Err(error) = result {
@@ -238,7 +246,6 @@ impl Future for Driver {
         }
         if slot.conn.is_none() {
             this.idle_check = None;
-            slot.driver = Some(cx.waker().clone());
         }
         Poll::Pending
     }
