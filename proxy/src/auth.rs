@@ -6,66 +6,19 @@
 //! matched. Only the length of a value can leak (`subtle` returns early on a length
 //! difference); values are 43 characters by design, so the length is no secret.
 
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use constant_time_eq::constant_time_eq;
 use http::{HeaderMap, HeaderName};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
-use zeroize::Zeroize;
 
 #[cfg(test)]
 mod tests;
 
-/// A secret header value. `Debug` never shows it and there is no `Display`, so a value
-/// cannot reach a log line or an error message by accident. Zeroed when dropped.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Box<[u8]>);
-
-/// Why a candidate accepted value was refused. Never carries the value itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum InvalidValue {
-    #[error("the value is empty")]
-    Empty,
-    #[error("the value has a byte that is not visible ASCII or is a comma, at position {position}")]
-    ForbiddenByte { position: usize },
-}
-
-impl Secret {
-    /// Accepts visible ASCII (0x21..=0x7E) except the comma: what an edge can send as one
-    /// field value unambiguously (API Gateway joins repeated fields with commas).
-    pub fn new(value: &[u8]) -> Result<Self, InvalidValue> {
-        if value.is_empty() {
-            return Err(InvalidValue::Empty);
-        }
-        if let Some(position) = value
-            .iter()
-            .position(|b| !(0x21..=0x7e).contains(b) || *b == b',')
-        {
-            return Err(InvalidValue::ForbiddenByte { position });
-        }
-        Ok(Self(value.into()))
-    }
-
-    /// The raw bytes, for the comparison and for tests that must send the value.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        // Keeps freed heap memory from holding the value after a swap drops it.
-        self.0.zeroize();
-    }
-}
+/// The secret type and the value rule are the shared crate's: what sync writes, every
+/// proxy accepts.
+pub use edgeguard_secret::{InvalidValue, Secret};
 
 /// One accepted value with its label (`line3`, `current`, …) and its match counter.
 #[derive(Debug)]

@@ -357,8 +357,11 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+/// The shared header-name rule (what an ALB forwards), then http's type.
 fn parse_header(s: &str) -> Result<HeaderName, String> {
-    HeaderName::from_bytes(s.as_bytes()).map_err(|_| format!("\"{s}\" is not a valid header name"))
+    let name = edgeguard_secret::header::name(s).map_err(|e| e.to_string())?;
+    HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("\"{s}\" is not a valid header name"))
 }
 
 fn parse_upstream(s: &str) -> Result<(Scheme, Authority), String> {

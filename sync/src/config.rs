@@ -17,6 +17,9 @@ pub struct Config {
     pub http_api: Vec<HttpApiTarget>,
     pub cloudfront: Vec<CloudFrontTarget>,
     pub probe: Vec<Probe>,
+    /// Deploy API stages even when the working copy holds changes that are not this
+    /// tool's (`--publish-pending-changes`); never from the configuration document.
+    pub publish_pending_changes: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,12 +64,18 @@ pub struct RestApiTarget {
     pub mode: RestApiMode,
     #[serde(default)]
     pub variable: Option<String>,
+    /// Integration mode: only integrations on these resource paths (empty: all).
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// Integration mode: only integrations whose URI starts with this (the ALB's).
+    #[serde(default)]
+    pub uri_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct HttpApiTarget {
     pub api_id: String,
-    /// Empty: every integration of the API.
+    /// Empty: every HTTP_PROXY integration of the API. Listed ones must be HTTP_PROXY.
     #[serde(default)]
     pub integration_ids: Vec<String>,
     #[serde(default = "default_stage")]
@@ -89,9 +98,14 @@ pub struct Probe {
     /// Expected status; default 2xx through the edge, 403 for a direct probe.
     #[serde(default)]
     pub expect: Option<u16>,
-    /// Sent without the header straight to the ALB.
+    /// Sent without the header straight to the ALB (expects 403); also sent with the
+    /// pending value before any injector switches, and with it in `test` (expects
+    /// `expect_accepted`).
     #[serde(default)]
     pub direct: bool,
+    /// Direct probes: the status when the header carries an accepted value (default 2xx).
+    #[serde(default)]
+    pub expect_accepted: Option<u16>,
 }
 
 /// The document as written, before checking.
@@ -185,10 +199,20 @@ const SECTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("waf", &["scope", "name", "id", "rule"]),
-    ("rest_api", &["api_id", "stages", "mode", "variable"]),
+    (
+        "rest_api",
+        &[
+            "api_id",
+            "stages",
+            "mode",
+            "variable",
+            "resources",
+            "uri_prefix",
+        ],
+    ),
     ("http_api", &["api_id", "integration_ids", "stage"]),
     ("cloudfront", &["distribution_id", "origin_ids"]),
-    ("probe", &["url", "expect", "direct"]),
+    ("probe", &["url", "expect", "direct", "expect_accepted"]),
 ];
 
 /// Every key the document has that the configuration does not, named by its path.
@@ -235,10 +259,15 @@ impl Raw {
             }
         };
         let secret_id = need("secret_id", self.secret_id);
-        let header = self
-            .header
-            .unwrap_or_else(|| "x-origin-verify".into())
-            .to_ascii_lowercase();
+        let header = match edgeguard_secret::header::name(
+            self.header.as_deref().unwrap_or("x-origin-verify"),
+        ) {
+            Ok(h) => h,
+            Err(e) => {
+                errors.push(format!("header: {e}"));
+                String::new()
+            }
+        };
         let mut duration = |key: &str, v: Option<String>, default: &str| {
             let text = v.unwrap_or_else(|| default.into());
             match humantime::parse_duration(&text) {
@@ -262,13 +291,6 @@ impl Raw {
                 "25m",
             ),
         };
-        if header.is_empty()
-            || !header
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            errors.push(format!("header: \"{header}\" is not a header name"));
-        }
         for (i, w) in self.waf.iter().enumerate() {
             for (key, v) in [("name", &w.name), ("id", &w.id), ("rule", &w.rule)] {
                 if v.trim().is_empty() {
@@ -289,6 +311,13 @@ impl Raw {
                 )),
                 _ => {}
             }
+            if r.mode == RestApiMode::StageVariable
+                && (!r.resources.is_empty() || r.uri_prefix.is_some())
+            {
+                errors.push(format!(
+                    "rest_api[{i}].resources / uri_prefix: only for integration mode (the stage variable is mapped by the integrations that name it)"
+                ));
+            }
         }
         for (i, c) in self.cloudfront.iter().enumerate() {
             if c.origin_ids.is_empty() {
@@ -298,6 +327,11 @@ impl Raw {
             }
         }
         for (i, p) in self.probe.iter().enumerate() {
+            if p.expect_accepted.is_some() && !p.direct {
+                errors.push(format!(
+                    "probe[{i}].expect_accepted: only for direct probes"
+                ));
+            }
             if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
                 errors.push(format!(
                     "probe[{i}].url: \"{}\" is not an http(s) URL",
@@ -315,6 +349,7 @@ impl Raw {
                 http_api: self.http_api,
                 cloudfront: self.cloudfront,
                 probe: self.probe,
+                publish_pending_changes: false,
             })
         } else {
             Err(ConfigErrors(errors))

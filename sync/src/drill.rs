@@ -166,13 +166,13 @@ impl Drill {
                 humantime::format_duration(limit)
             )),
         };
-        rotation.progress.phase(Phase::After);
+        rotation.progress().phase(Phase::After);
         tokio::time::sleep(self.options.after).await;
         stop.store(true, Ordering::Relaxed);
         // Each generator waits for its own requests (each bounded by the request timeout).
         while generators.join_next().await.is_some() {}
         Report::new(
-            &rotation.secret_id,
+            rotation.secret_id(),
             self.options.rps,
             outcome,
             &self.counters,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::error::SyncError;
 use crate::rotation::Rotation;
-use crate::store::{CURRENT, PENDING};
+use crate::store::{CURRENT, PENDING, Stored};
 
 /// Kept free at the end of an invocation for the answer to reach Secrets Manager.
 const MARGIN: Duration = Duration::from_secs(20);
@@ -66,20 +66,25 @@ impl From<LambdaError> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Handles one invocation with `time_left` before the function's deadline. Returns a
-/// short description of what was done (never a value).
+/// Handles one invocation with `time_left` before the function's deadline. Returns what
+/// was done as a string (never a value), or the `status` report as a JSON object.
 pub async fn handle(
     rotation: &Rotation,
     invocation: Invocation,
     time_left: Duration,
-) -> Result<String, LambdaError> {
+) -> Result<serde_json::Value, LambdaError> {
     match invocation {
-        Invocation::Rotation(event) => rotate_step(rotation, &event, time_left).await,
+        Invocation::Rotation(event) => rotate_step(rotation, &event, time_left)
+            .await
+            .map(serde_json::Value::String),
         Invocation::Action(Action { action }) => match action.as_str() {
-            "prune" => scheduled_prune(rotation).await,
+            "prune" => scheduled_prune(rotation)
+                .await
+                .map(serde_json::Value::String),
             "status" => {
                 let report = crate::status::status(rotation).await?;
-                Ok(serde_json::to_string(&report).unwrap_or_default())
+                serde_json::to_value(&report)
+                    .map_err(|e| LambdaError::NonRetryable(format!("the report: {e}")))
             }
             other => Err(LambdaError::NonRetryable(format!(
                 "unknown action \"{other}\": prune or status"
@@ -94,13 +99,16 @@ async fn rotate_step(
     time_left: Duration,
 ) -> Result<String, LambdaError> {
     let token = event.client_request_token.as_str();
-    if !names_secret(&event.secret_id, &rotation.secret_id) {
+    let step = event.step.as_str();
+    if !names_secret(&event.secret_id, rotation.secret_id()) {
         return Err(LambdaError::NonRetryable(format!(
             "invoked for {}, but configured for {}",
-            event.secret_id, rotation.secret_id
+            event.secret_id,
+            rotation.secret_id()
         )));
     }
-    let state = rotation.store.state().await?;
+    // DescribeSecret's VersionIdsToStages, as AWS's rotation templates read it.
+    let state = rotation.store().state().await?;
     if !state.rotation_enabled {
         return Err(LambdaError::NonRetryable(
             "rotation is not enabled on the secret".into(),
@@ -112,33 +120,42 @@ async fn rotate_step(
         )));
     };
     if version.has(CURRENT) {
-        return Ok(format!(
-            "{}: version {token} is already AWSCURRENT",
-            event.step
-        ));
+        if step == "finishSecret" {
+            // A finishSecret retried after AWSCURRENT moved: complete the clean-up
+            // (detach AWSPENDING, record the finish) that the first try may not have.
+            rotation.finish(token).await?;
+        }
+        return Ok(format!("{step}: version {token} is already AWSCURRENT"));
     }
     if !version.has(PENDING) {
         return Err(LambdaError::NonRetryable(format!(
             "version {token} is not AWSPENDING"
         )));
     }
-    match event.step.as_str() {
+    match step {
         "createSecret" => rotation.create(token).await?,
         "setSecret" => {
-            // Widening and the settle wait come first; CloudFront gets what is left of
-            // the invocation. Past it the step fails retryably and Secrets Manager calls
-            // it again, which resumes from what the targets say.
-            let budget = time_left.saturating_sub(rotation.timing.acceptor_settle + MARGIN);
-            if budget.is_zero() {
+            let timing = rotation.timing();
+            if time_left <= timing.acceptor_settle + MARGIN {
                 return Err(LambdaError::NonRetryable(
                     "the function's timeout is shorter than acceptor_settle: raise it to 15 minutes".into(),
                 ));
             }
-            rotation
-                .set_within(token, budget.min(rotation.timing.cloudfront_deploy_timeout))
-                .await?
+            // One deadline for the whole step: the settle wait, the proof and every
+            // injector (switched together) share what is left of the invocation.
+            let until = tokio::time::Instant::now() + (time_left - MARGIN);
+            rotation.set_until(token, Some(until)).await?
         }
-        "testSecret" => rotation.test(token).await?,
+        "testSecret" => {
+            // RotateSecret's configuration test runs testSecret on an AWSPENDING that
+            // has no value yet (createSecret never ran): nothing to probe.
+            if let Stored::NotYet = rotation.store().value(token).await? {
+                return Ok(format!(
+                    "testSecret: version {token} has no value yet (the configuration test): nothing to probe"
+                ));
+            }
+            rotation.test(token).await?
+        }
         "finishSecret" => rotation.finish(token).await?,
         other => {
             return Err(LambdaError::NonRetryable(format!(
@@ -146,7 +163,7 @@ async fn rotate_step(
             )));
         }
     }
-    Ok(format!("{}: done for version {token}", event.step))
+    Ok(format!("{step}: done for version {token}"))
 }
 
 /// The scheduled prune: nothing to do (no AWSPREVIOUS, or the window not over) is not a

@@ -11,6 +11,7 @@ pub mod aws;
 pub mod config;
 pub mod drill;
 pub mod error;
+#[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod logging;
 pub mod probe;

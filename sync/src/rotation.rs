@@ -17,9 +17,11 @@ mod tests;
 use crate::config::Timing;
 use crate::error::SyncError;
 use crate::probe::Probe;
-use crate::store::{CURRENT, PENDING, PREVIOUS, SecretState, SecretStore, Version};
+use crate::store::{
+    CURRENT, DocumentProblem, PENDING, PREVIOUS, SecretState, SecretStore, Stored, Version,
+};
 use crate::targets::{Acceptor, Injector};
-use crate::value::SecretValue;
+use crate::value::{Secret, TargetValue, same_set};
 
 /// What a rotation reports as it goes (the CLI prints it; the Lambda logs it).
 pub trait Progress: Send + Sync {
@@ -91,17 +93,18 @@ pub fn system_clock() -> Clock {
     std::sync::Arc::new(SystemTime::now)
 }
 
-/// The stores and targets a rotation acts on.
+/// The stores and targets a rotation acts on. Built with [`Rotation::new`] and the
+/// `with_*` methods; its parts are read through accessors.
 pub struct Rotation {
     /// The secret as configured (a name or an ARN).
-    pub secret_id: String,
-    pub store: Box<dyn SecretStore>,
-    pub acceptors: Vec<Box<dyn Acceptor>>,
-    pub injectors: Vec<Box<dyn Injector>>,
-    pub probes: Vec<Box<dyn Probe>>,
-    pub timing: Timing,
-    pub progress: Box<dyn Progress>,
-    pub clock: Clock,
+    secret_id: String,
+    store: Box<dyn SecretStore>,
+    acceptors: Vec<Box<dyn Acceptor>>,
+    injectors: Vec<Box<dyn Injector>>,
+    probes: Vec<Box<dyn Probe>>,
+    timing: Timing,
+    progress: Box<dyn Progress>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Rotation {
@@ -120,13 +123,106 @@ impl std::fmt::Debug for Rotation {
     }
 }
 
+// === impl Rotation: construction and accessors ===
+
+impl Rotation {
+    /// A rotation of `secret_id` in `store`, with no targets, quiet, on the wall clock.
+    pub fn new(secret_id: impl Into<String>, store: Box<dyn SecretStore>, timing: Timing) -> Self {
+        Self {
+            secret_id: secret_id.into(),
+            store,
+            acceptors: Vec::new(),
+            injectors: Vec::new(),
+            probes: Vec::new(),
+            timing,
+            progress: Box::new(Quiet),
+            clock: system_clock(),
+        }
+    }
+
+    pub fn with_acceptor(mut self, acceptor: Box<dyn Acceptor>) -> Self {
+        self.acceptors.push(acceptor);
+        self
+    }
+
+    pub fn with_injector(mut self, injector: Box<dyn Injector>) -> Self {
+        self.injectors.push(injector);
+        self
+    }
+
+    pub fn with_probe(mut self, probe: Box<dyn Probe>) -> Self {
+        self.probes.push(probe);
+        self
+    }
+
+    pub fn with_progress(mut self, progress: Box<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn secret_id(&self) -> &str {
+        &self.secret_id
+    }
+
+    pub fn store(&self) -> &dyn SecretStore {
+        self.store.as_ref()
+    }
+
+    pub fn acceptors(&self) -> &[Box<dyn Acceptor>] {
+        &self.acceptors
+    }
+
+    pub fn injectors(&self) -> &[Box<dyn Injector>] {
+        &self.injectors
+    }
+
+    pub fn probes(&self) -> &[Box<dyn Probe>] {
+        &self.probes
+    }
+
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    pub fn progress(&self) -> &dyn Progress {
+        self.progress.as_ref()
+    }
+}
+
+/// A version whose value the proxies would skip: named by stage and id, never by value.
+#[derive(Debug, Clone)]
+pub struct Unusable {
+    pub stage: &'static str,
+    pub version: String,
+    pub problem: DocumentProblem,
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "version {} ({}) holds a value the proxies skip: {}",
+            self.version, self.stage, self.problem
+        )
+    }
+}
+
 /// The staged versions and their values.
 #[derive(Debug, Clone)]
 pub struct Staged {
     pub state: SecretState,
-    pub current: Option<(Version, SecretValue)>,
-    pub pending: Option<(Version, SecretValue)>,
-    pub previous: Option<(Version, SecretValue)>,
+    pub current: Option<(Version, Secret)>,
+    /// `None` also when AWSPENDING sits on the AWSCURRENT version: AWS leaves it so after
+    /// a finished rotation.
+    pub pending: Option<(Version, Secret)>,
+    pub previous: Option<(Version, Secret)>,
+    /// Staged versions whose value no proxy accepts: never written to a target.
+    pub unusable: Vec<Unusable>,
 }
 
 /// A stage, as targets are described (never by value).
@@ -143,11 +239,11 @@ pub enum Holds {
 }
 
 impl Staged {
-    pub fn holds(&self, value: Option<&SecretValue>) -> Holds {
+    pub fn holds(&self, value: Option<&TargetValue>) -> Holds {
         let Some(value) = value else {
             return Holds::Nothing;
         };
-        let is = |v: &Option<(Version, SecretValue)>| v.as_ref().is_some_and(|(_, s)| s == value);
+        let is = |v: &Option<(Version, Secret)>| v.as_ref().is_some_and(|(_, s)| value.is(s));
         if is(&self.current) {
             Holds::Current
         } else if is(&self.pending) {
@@ -159,10 +255,21 @@ impl Staged {
         }
     }
 
-    fn current(&self) -> Result<&(Version, SecretValue), SyncError> {
+    fn current(&self) -> Result<&(Version, Secret), SyncError> {
         self.current
             .as_ref()
             .ok_or_else(|| SyncError::Refused("the secret has no AWSCURRENT version".into()))
+    }
+
+    /// Refuses while a staged version holds a value the proxies would skip: writing it to
+    /// the WAF and the injectors would get every request rejected.
+    fn usable(&self) -> Result<(), SyncError> {
+        match self.unusable.first() {
+            None => Ok(()),
+            Some(u) => Err(SyncError::Refused(format!(
+                "{u}. Put a valid value in that version (visible ASCII without commas, in the document {{\"header\":…,\"value\":…}}), or detach its stage (`rollback` for AWSPENDING)"
+            ))),
+        }
     }
 }
 
@@ -177,30 +284,44 @@ pub enum Start {
     PruneOnly,
 }
 
+// === impl Rotation: reading the state ===
+
 impl Rotation {
     /// Reads the stages and the staged values.
     pub async fn staged(&self) -> Result<Staged, SyncError> {
         let state = self.store.state().await?;
-        let value_of = async |stage: &str| -> Result<Option<(Version, SecretValue)>, SyncError> {
-            match state.with_stage(stage) {
+        let mut unusable = Vec::new();
+        let mut read = async |stage: &'static str| -> Result<Option<(Version, Secret)>, SyncError> {
+            let Some(v) = state.with_stage(stage) else {
+                return Ok(None);
+            };
+            if stage == PENDING && v.has(CURRENT) {
+                return Ok(None);
+            }
+            match self.store.value(&v.id).await? {
+                Stored::Value(value) => Ok(Some((v.clone(), value))),
                 // A version without a value yet (registered by Secrets Manager before
                 // `create`) counts as not there.
-                Some(v) => Ok(self
-                    .store
-                    .value(&v.id)
-                    .await?
-                    .map(|value| (v.clone(), value))),
-                None => Ok(None),
+                Stored::NotYet => Ok(None),
+                Stored::Unusable(problem) => {
+                    unusable.push(Unusable {
+                        stage,
+                        version: v.id.clone(),
+                        problem,
+                    });
+                    Ok(None)
+                }
             }
         };
-        let current = value_of(CURRENT).await?;
-        let pending = value_of(PENDING).await?;
-        let previous = value_of(PREVIOUS).await?;
+        let current = read(CURRENT).await?;
+        let pending = read(PENDING).await?;
+        let previous = read(PREVIOUS).await?;
         Ok(Staged {
             state,
             current,
             pending,
             previous,
+            unusable,
         })
     }
 
@@ -229,27 +350,24 @@ impl Rotation {
             return Ok(true);
         }
         for a in &self.acceptors {
-            if a.accepted().await?.contains(value) {
+            if a.accepted().await?.iter().any(|v| v.is(value)) {
                 return Ok(true);
             }
         }
         for i in &self.injectors {
-            if i.sent()
-                .await?
-                .iter()
-                .any(|s| s.value.as_ref() == Some(value))
-            {
+            if i.sent().await?.iter().any(|s| s.sends(value)) {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
-    /// Decides how `rotate` starts; refuses (changing nothing) on a stale AWSPENDING or an
-    /// acceptor it cannot manage.
+    /// Decides how `rotate` starts; refuses (changing nothing) on a stale AWSPENDING, an
+    /// unusable staged value or an acceptor it cannot manage.
     pub async fn start(&self) -> Result<Start, SyncError> {
         self.check_acceptors().await?;
         let staged = self.staged().await?;
+        staged.usable()?;
         staged.current()?;
         if let Some((version, _)) = &staged.pending {
             if self.pending_in_progress(&staged).await? {
@@ -310,10 +428,8 @@ impl Rotation {
         self.timing.dual_accept_window.saturating_sub(elapsed)
     }
 
-    async fn make_accept(&self, a: &dyn Acceptor, wanted: &[SecretValue]) -> Result<(), SyncError> {
-        let have = a.accepted().await?;
-        let same = have.len() == wanted.len() && wanted.iter().all(|w| have.contains(w));
-        if !same {
+    async fn make_accept(&self, a: &dyn Acceptor, wanted: &[Secret]) -> Result<(), SyncError> {
+        if !same_set(&a.accepted().await?, wanted) {
             a.accept(wanted).await?;
             self.progress
                 .step(&format!("{}: accepts {} value(s)", a.name(), wanted.len()));
@@ -333,8 +449,10 @@ impl Rotation {
 /// A ClientRequestToken: a random UUID (version 4), as Secrets Manager's own rotation uses.
 pub fn new_token() -> Result<String, SyncError> {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b)
-        .map_err(|e| SyncError::Value(crate::value::ValueError::Random(e.to_string())))?;
+    getrandom::fill(&mut b).map_err(|e| SyncError::Target {
+        target: "the operating system's random source".into(),
+        problem: e.to_string(),
+    })?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();

@@ -55,8 +55,13 @@ fn epoch(t: Option<SystemTime>) -> Option<u64> {
 pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
     let staged = rotation.staged().await?;
     let mut drift = Vec::new();
+    for u in &staged.unusable {
+        drift.push(format!(
+            "{u}: it is never written to a target; put a valid value or detach the stage"
+        ));
+    }
     if staged.current.is_none() {
-        drift.push("the secret has no AWSCURRENT version".to_owned());
+        drift.push("the secret has no AWSCURRENT version the proxies accept".to_owned());
     }
     // What the proxies accept: every staged value.
     let mut accepted_by_all: Vec<Holds> = [Holds::Current, Holds::Pending, Holds::Previous]
@@ -69,7 +74,7 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
         .collect();
 
     let mut acceptors = Vec::new();
-    for a in &rotation.acceptors {
+    for a in rotation.acceptors() {
         match a.accepted().await {
             Ok(values) => {
                 let holds: Vec<Holds> = values.iter().map(|v| staged.holds(Some(v))).collect();
@@ -109,7 +114,7 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
     }
 
     let mut injectors = Vec::new();
-    for i in &rotation.injectors {
+    for i in rotation.injectors() {
         match i.sent().await {
             Ok(sent) => {
                 let mut located = Vec::new();
@@ -154,7 +159,7 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
         ));
     }
     Ok(Report {
-        secret: rotation.store.name().to_owned(),
+        secret: rotation.store().name().to_owned(),
         versions: staged
             .state
             .versions
@@ -239,7 +244,7 @@ pub async fn plan(rotation: &Rotation) -> Result<Vec<String>, SyncError> {
             lines.push(
                 "the last rotation was not pruned: wait for the window, then prune".to_owned(),
             );
-            for a in &rotation.acceptors {
+            for a in rotation.acceptors() {
                 lines.push(format!("{}: narrow to the current value", a.name()));
             }
             lines.push("secret: detach AWSPREVIOUS".to_owned());
@@ -255,21 +260,21 @@ pub async fn plan(rotation: &Rotation) -> Result<Vec<String>, SyncError> {
     } else {
         "current and pending"
     };
-    for a in &rotation.acceptors {
+    for a in rotation.acceptors() {
         lines.push(format!("set: {} accepts {widened}", a.name()));
     }
     lines.push(format!(
         "set: wait {} for acceptors to converge",
-        humantime::format_duration(rotation.timing.acceptor_settle)
+        humantime::format_duration(rotation.timing().acceptor_settle)
     ));
-    for i in &rotation.injectors {
+    for i in rotation.injectors() {
         let n = i.sent().await?.len();
         lines.push(format!(
             "set: {} sends the pending value ({n} location(s))",
             i.name()
         ));
     }
-    for p in &rotation.probes {
+    for p in rotation.probes() {
         lines.push(format!("test: probe {}", p.url()));
     }
     lines.push(
@@ -277,7 +282,7 @@ pub async fn plan(rotation: &Rotation) -> Result<Vec<String>, SyncError> {
     );
     lines.push(format!(
         "prune, after {}: acceptors accept the current value only; AWSPREVIOUS detached",
-        humantime::format_duration(rotation.timing.dual_accept_window)
+        humantime::format_duration(rotation.timing().dual_accept_window)
     ));
     Ok(lines)
 }

@@ -4,12 +4,11 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 
-use crate::error::SyncError;
-use crate::value::SecretValue;
+pub use edgeguard_secret::document::DocumentProblem;
+pub use edgeguard_secret::stage::{CURRENT, PENDING, PREVIOUS};
 
-pub const CURRENT: &str = "AWSCURRENT";
-pub const PENDING: &str = "AWSPENDING";
-pub const PREVIOUS: &str = "AWSPREVIOUS";
+use crate::error::SyncError;
+use crate::value::Secret;
 /// Set by `finish` (RFC 3339, UTC): the dual-accept window counts from it.
 pub const FINISHED_AT_TAG: &str = "edgeguard:finished-at";
 
@@ -46,17 +45,28 @@ impl SecretState {
     }
 }
 
+/// What a version holds.
+#[derive(Debug, Clone)]
+pub enum Stored {
+    Value(Secret),
+    /// No value yet: Secrets Manager registers the rotation's version id as AWSPENDING
+    /// before `createSecret` stores its value.
+    NotYet,
+    /// A value every proxy skips (or, for another header, refuses): never written to a
+    /// target. The problem names no value.
+    Unusable(DocumentProblem),
+}
+
 #[async_trait]
 pub trait SecretStore: Send + Sync {
     /// A description for messages, such as `secretsmanager:edgeguard/origin-verify`.
     fn name(&self) -> &str;
     async fn state(&self) -> Result<SecretState, SyncError>;
-    /// The version's value; `None` while it has none (Secrets Manager registers the
-    /// rotation's version id as AWSPENDING before `createSecret` stores its value).
-    async fn value(&self, version_id: &str) -> Result<Option<SecretValue>, SyncError>;
+    /// The version's value, read with the shared document parser (the proxies' own).
+    async fn value(&self, version_id: &str) -> Result<Stored, SyncError>;
     /// Stores `value` as a new version labelled AWSPENDING, with `token` as its id
     /// (ClientRequestToken: the same call twice creates one version).
-    async fn put_pending(&self, token: &str, value: &SecretValue) -> Result<(), SyncError>;
+    async fn put_pending(&self, token: &str, value: &Secret) -> Result<(), SyncError>;
     /// Moves (`to` and `from`), attaches (`to` only) or detaches (`from` only) a stage.
     async fn move_stage(
         &self,

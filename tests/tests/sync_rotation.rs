@@ -103,7 +103,7 @@ async fn no_value_reaches_the_output_even_with_trace_logging() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("PutSecretValue"),
+        text.contains("PutSecret"),
         "the SDK's trace logs are in the output"
     );
     let v1 = w.staged().await.current.unwrap();

@@ -9,9 +9,8 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use crate::auth::{InvalidValue, Secret};
-use document::DocumentProblem;
+use edgeguard_secret::document::DocumentProblem;
 
-pub mod document;
 pub mod env;
 pub mod file;
 pub mod parse;

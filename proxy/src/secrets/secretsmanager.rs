@@ -14,20 +14,17 @@ use std::collections::HashMap;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 
-use super::document::{self, DocumentProblem};
 use super::{Labeled, Source, SourceError};
 use crate::auth::Secret;
+use edgeguard_secret::document::{self, DocumentProblem};
+use edgeguard_secret::stage;
 
 /// The stages accepted, in order of preference when a value carries two of them.
-const STAGES: [(&str, &str); 3] = [
-    ("AWSCURRENT", "current"),
-    ("AWSPENDING", "pending"),
-    ("AWSPREVIOUS", "previous"),
-];
+const STAGES: [(&str, &str); 3] = stage::ACCEPTED;
 
 /// A fetched version: its value, or why it cannot be used (reported once, when fetched).
 #[derive(Debug)]
-enum Fetched {
+pub enum Fetched {
     Value(Secret),
     Unusable,
     /// Registered without a value yet: Secrets Manager attaches AWSPENDING to the new
@@ -84,13 +81,12 @@ impl SecretsManagerSource {
             }
             Err(e) => return Err(self.aws_error("GetSecretValue", e)),
         };
-        let parsed = match (out.secret_string(), out.secret_binary()) {
-            (Some(text), _) => document::parse(text, &self.header),
-            (None, None) => return Ok(Fetched::NotYet),
-            (None, Some(_)) => Err(DocumentProblem::NoString),
-        };
-        match parsed {
-            Ok(secret) => Ok(Fetched::Value(secret)),
+        match classify(
+            out.secret_string(),
+            out.secret_binary().is_some(),
+            &self.header,
+        ) {
+            Ok(fetched) => Ok(fetched),
             // A document for another header is a configuration error: refuse the read
             // (the set in force stays) rather than skip it quietly.
             Err(problem @ DocumentProblem::OtherHeader { .. }) => Err(SourceError::Version {
@@ -173,6 +169,20 @@ impl Source for SecretsManagerSource {
             });
         }
         Ok(values)
+    }
+}
+
+/// What a version's GetSecretValue answer means to the proxy: a value to accept, nothing
+/// yet, or why it cannot be used (the shared parser's verdict, so sync agrees).
+pub fn classify(
+    secret_string: Option<&str>,
+    binary: bool,
+    header: &str,
+) -> Result<Fetched, DocumentProblem> {
+    match (secret_string, binary) {
+        (Some(text), _) => document::parse(text, header).map(Fetched::Value),
+        (None, false) => Ok(Fetched::NotYet),
+        (None, true) => Err(DocumentProblem::NoString),
     }
 }
 

@@ -12,7 +12,11 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    edgeguard_sync::logging::init(std::env::var("EDGEGUARD_LOG").ok().or(Some("info".into())));
+    // JSON lines without colour: CloudWatch Logs shows escapes raw.
+    edgeguard_sync::logging::init(
+        std::env::var("EDGEGUARD_LOG").ok().or(Some("info".into())),
+        edgeguard_sync::logging::Format::Json,
+    );
     let text = match std::env::var("EDGEGUARD_SYNC_CONFIG") {
         Ok(text) => text,
         Err(_) => {

@@ -23,6 +23,11 @@ struct Cli {
     /// The configuration file (TOML; JSON when the name ends in .json, as the Lambda reads it)
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Deploy API Gateway stages (REST integration mode, HTTP API without auto-deploy)
+    /// even when the API's working copy holds changes that are not this tool's: they are
+    /// published with the header. Without it, such a deployment is refused
+    #[arg(long, global = true)]
+    publish_pending_changes: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -137,7 +142,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
     };
-    edgeguard_sync::logging::init(std::env::var("EDGEGUARD_LOG").ok());
+    edgeguard_sync::logging::init(
+        std::env::var("EDGEGUARD_LOG").ok(),
+        edgeguard_sync::logging::Format::Text,
+    );
     let Some(path) = &cli.config else {
         eprintln!("configuration error: --config PATH is required");
         return ExitCode::from(EX_USAGE);
@@ -163,6 +171,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    config.publish_pending_changes = cli.publish_pending_changes;
     if let Command::Drill {
         window: Some(window),
         ..

@@ -46,20 +46,15 @@ async fn serve(answer: Arc<dyn Fn(&str) -> u16 + Send + Sync>) -> String {
 }
 
 fn rotation(world: &World, progress: Box<dyn Progress>) -> Rotation {
-    Rotation {
-        secret_id: "fake".into(),
-        store: Box::new(world.clone()),
-        acceptors: vec![world.acceptor(0)],
-        injectors: vec![world.injector(0)],
-        probes: Vec::new(),
-        timing: Timing {
-            acceptor_settle: Duration::from_millis(300),
-            dual_accept_window: Duration::from_millis(400),
-            cloudfront_deploy_timeout: Duration::from_secs(5),
-        },
-        progress,
-        clock: crate::rotation::system_clock(),
-    }
+    let timing = Timing {
+        acceptor_settle: Duration::from_millis(300),
+        dual_accept_window: Duration::from_millis(400),
+        cloudfront_deploy_timeout: Duration::from_secs(5),
+    };
+    Rotation::new("fake", Box::new(world.clone()), timing)
+        .with_acceptor(world.acceptor(0))
+        .with_injector(world.injector(0))
+        .with_progress(progress)
 }
 
 fn options() -> Options {
@@ -78,11 +73,13 @@ fn probes(base: &str) -> Vec<Probe> {
             url: format!("{base}/edge"),
             expect: None,
             direct: false,
+            expect_accepted: None,
         },
         Probe {
             url: format!("{base}/direct"),
             expect: None,
             direct: true,
+            expect_accepted: None,
         },
     ]
 }
@@ -165,6 +162,7 @@ fn a_drill_without_an_edge_probe_is_refused() {
         url: "http://127.0.0.1:1/".into(),
         expect: None,
         direct: true,
+        expect_accepted: None,
     }];
     let problems = Drill::new(&only_direct, options()).err().unwrap();
     assert!(problems[0].contains("at least one probe"), "{problems:?}");

@@ -10,25 +10,37 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use crate::error::SyncError;
-use crate::store::{SecretState, SecretStore, Version};
+use crate::probe::Probe;
+use crate::rotation::Progress;
+use crate::store::{DocumentProblem, SecretState, SecretStore, Stored, Version};
 use crate::targets::{Acceptor, Injector, Sent};
-use crate::value::SecretValue;
+use crate::value::{Secret, TargetValue};
 
 #[derive(Debug, Default)]
 pub struct State {
-    pub versions: Vec<(Version, Option<SecretValue>)>,
+    pub versions: Vec<(Version, Option<Secret>)>,
     pub finished_at: Option<SystemTime>,
-    pub accepted: Vec<Vec<SecretValue>>,
-    pub sent: Vec<SecretValue>,
+    pub accepted: Vec<Vec<Secret>>,
+    pub sent: Vec<Secret>,
     pub violations: Vec<String>,
     /// The next this many injector sends fail.
     pub failing_sends: usize,
     /// Injectors report their value as not yet in effect (a deployment in progress).
     pub unsettled: bool,
+    /// Versions whose value the proxies would skip.
+    pub unusable: Vec<String>,
+    /// How long each injector's send takes (a CloudFront deployment); past the deadline
+    /// it gives up, as the real one does.
+    pub send_delay: Duration,
+    /// The next this many direct probes with a value are refused (a WAF still
+    /// propagating).
+    pub lagging_probes: usize,
+    /// Every change, in order: `accept`, `send`, `probe`.
+    pub log: Vec<&'static str>,
 }
 
 impl State {
-    fn staged_values(&self) -> Vec<&SecretValue> {
+    fn staged_values(&self) -> Vec<&Secret> {
         self.versions
             .iter()
             .filter(|(v, _)| !v.stages.is_empty())
@@ -36,7 +48,7 @@ impl State {
             .collect()
     }
 
-    pub fn stage(&self, stage: &str) -> Option<SecretValue> {
+    pub fn stage(&self, stage: &str) -> Option<Secret> {
         self.versions
             .iter()
             .find(|(v, _)| v.has(stage))
@@ -49,8 +61,8 @@ pub struct World(pub Arc<Mutex<State>>);
 
 impl World {
     /// One AWSCURRENT value everywhere, `acceptors` WAF rules and `injectors` locations.
-    pub fn new(acceptors: usize, injectors: usize) -> (Self, SecretValue) {
-        let v0 = SecretValue::generate().unwrap();
+    pub fn new(acceptors: usize, injectors: usize) -> (Self, Secret) {
+        let v0 = Secret::generate().unwrap();
         let state = State {
             versions: vec![(
                 Version {
@@ -90,6 +102,13 @@ impl World {
         })
     }
 
+    /// A direct probe (the ALB): a value gets through when every acceptor accepts it.
+    pub fn direct_probe(&self) -> Box<dyn Probe> {
+        Box::new(FakeProbe {
+            world: self.clone(),
+        })
+    }
+
     pub fn injector(&self, i: usize) -> Box<dyn Injector> {
         Box::new(FakeInjector {
             world: self.clone(),
@@ -122,24 +141,35 @@ impl SecretStore for World {
         })
     }
 
-    async fn value(&self, version_id: &str) -> Result<Option<SecretValue>, SyncError> {
+    async fn value(&self, version_id: &str) -> Result<Stored, SyncError> {
         let s = self.state();
+        if s.unusable.iter().any(|id| id == version_id) {
+            return Ok(Stored::Unusable(DocumentProblem::Invalid(
+                edgeguard_secret::InvalidValue::ForbiddenByte { position: 1 },
+            )));
+        }
         s.versions
             .iter()
             .find(|(v, _)| v.id == version_id)
-            .map(|(_, s)| s.clone())
+            .map(|(_, s)| s.clone().map_or(Stored::NotYet, Stored::Value))
             .ok_or_else(|| SyncError::Target {
                 target: "fake store".into(),
                 problem: format!("no version {version_id}"),
             })
     }
 
-    async fn put_pending(&self, token: &str, value: &SecretValue) -> Result<(), SyncError> {
+    async fn put_pending(&self, token: &str, value: &Secret) -> Result<(), SyncError> {
         let mut s = self.state();
         if let Some((_, slot)) = s.versions.iter_mut().find(|(v, _)| v.id == token) {
             // Registered without a value (as Secrets Manager does): store it once.
             slot.get_or_insert_with(|| value.clone());
             return Ok(());
+        }
+        // "If you specify a staging label that's already associated with a different
+        // version of the secret, then Secrets Manager removes the label from the other
+        // version" (PutSecretValue, AWS API reference).
+        for (v, _) in s.versions.iter_mut() {
+            v.stages.retain(|x| x != "AWSPENDING");
         }
         s.versions.push((
             Version {
@@ -180,7 +210,7 @@ impl SecretStore for World {
             }
             s.versions[i].0.stages.push("AWSPREVIOUS".into());
         }
-        let staged: Vec<SecretValue> = s.staged_values().into_iter().cloned().collect();
+        let staged: Vec<Secret> = s.staged_values().into_iter().cloned().collect();
         let orphaned: Vec<usize> = (0..s.sent.len())
             .filter(|j| !staged.contains(&s.sent[*j]))
             .collect();
@@ -210,11 +240,14 @@ impl Acceptor for FakeAcceptor {
         &self.name
     }
 
-    async fn accepted(&self) -> Result<Vec<SecretValue>, SyncError> {
-        Ok(self.world.state().accepted[self.index].clone())
+    async fn accepted(&self) -> Result<Vec<TargetValue>, SyncError> {
+        Ok(self.world.state().accepted[self.index]
+            .iter()
+            .map(TargetValue::from)
+            .collect())
     }
 
-    async fn accept(&self, values: &[SecretValue]) -> Result<(), SyncError> {
+    async fn accept(&self, values: &[Secret]) -> Result<(), SyncError> {
         let mut s = self.world.state();
         let rejected: Vec<usize> = (0..s.sent.len())
             .filter(|j| !values.contains(&s.sent[*j]))
@@ -226,6 +259,7 @@ impl Acceptor for FakeAcceptor {
             ));
         }
         s.accepted[self.index] = values.to_vec();
+        s.log.push("accept");
         Ok(())
     }
 }
@@ -246,20 +280,36 @@ impl Injector for FakeInjector {
         let s = self.world.state();
         Ok(vec![Sent {
             location: "here".into(),
-            value: Some(s.sent[self.index].clone()),
+            value: Some(TargetValue::from(&s.sent[self.index])),
             settled: !s.unsettled,
         }])
     }
 
-    async fn send(&self, value: &SecretValue, _deadline: Duration) -> Result<(), SyncError> {
+    async fn send(
+        &self,
+        value: &Secret,
+        deadline: Duration,
+        _progress: &dyn Progress,
+    ) -> Result<(), SyncError> {
+        let delay = self.world.state().send_delay;
+        if delay > deadline {
+            tokio::time::sleep(deadline).await;
+            return Err(SyncError::Timeout(format!(
+                "{}: still deploying at the deadline",
+                self.name
+            )));
+        }
+        tokio::time::sleep(delay).await;
         let mut s = self.world.state();
+        s.log.push("send");
         if s.failing_sends > 0 {
             s.failing_sends -= 1;
             return Err(SyncError::Aws {
                 target: self.name.clone(),
                 operation: "Send",
-                message: "injected failure".into(),
+                code: None,
                 retryable: true,
+                source: "injected failure".into(),
             });
         }
         if s.accepted.iter().any(|a| !a.contains(value)) {
@@ -276,5 +326,42 @@ impl Injector for FakeInjector {
         }
         s.sent[self.index] = value.clone();
         Ok(())
+    }
+}
+
+struct FakeProbe {
+    world: World,
+}
+
+#[async_trait]
+impl Probe for FakeProbe {
+    fn url(&self) -> &str {
+        "http://alb.fake/"
+    }
+
+    fn is_direct(&self) -> bool {
+        true
+    }
+
+    async fn run(&self) -> Result<(), SyncError> {
+        Ok(())
+    }
+
+    async fn accepts(&self, value: &Secret) -> Result<(), SyncError> {
+        let mut s = self.world.state();
+        s.log.push("probe");
+        let fail = |problem: &str| SyncError::Probe {
+            url: "http://alb.fake/".into(),
+            problem: problem.into(),
+        };
+        if s.lagging_probes > 0 {
+            s.lagging_probes -= 1;
+            return Err(fail("403: the WAF has not propagated"));
+        }
+        if s.accepted.iter().all(|a| a.contains(value)) {
+            Ok(())
+        } else {
+            Err(fail("403"))
+        }
     }
 }

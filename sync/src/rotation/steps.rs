@@ -3,10 +3,17 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::{Phase, Rotation};
 use crate::error::SyncError;
-use crate::store::{CURRENT, PENDING, PREVIOUS};
-use crate::value::SecretValue;
+use crate::probe::Probe;
+use crate::store::{CURRENT, PENDING, PREVIOUS, Stored};
+use crate::value::Secret;
+
+/// Bounds of the pause between two tries of the acceptors' proof.
+const PROOF_PAUSE_MIN: Duration = Duration::from_millis(200);
+const PROOF_PAUSE_MAX: Duration = Duration::from_secs(5);
 
 impl Rotation {
     /// Step 1: a new AWSPENDING version with this token (or the one it already made).
@@ -17,12 +24,19 @@ impl Rotation {
             Some(v) if v.has(CURRENT) => true,
             Some(v) if v.has(PENDING) => {
                 // Secrets Manager's own rotation registers the id before createSecret.
-                if self.store.value(token).await?.is_some() {
-                    self.progress
-                        .step(&format!("create: version {token} exists already"));
-                    return Ok(());
+                match self.store.value(token).await? {
+                    Stored::Value(_) => {
+                        self.progress
+                            .step(&format!("create: version {token} exists already"));
+                        return Ok(());
+                    }
+                    Stored::Unusable(problem) => {
+                        return Err(SyncError::Refused(format!(
+                            "version {token} (AWSPENDING) holds a value the proxies skip: {problem}; run `rollback`"
+                        )));
+                    }
+                    Stored::NotYet => false,
                 }
-                false
             }
             Some(_) => {
                 return Err(SyncError::Refused(format!(
@@ -36,7 +50,11 @@ impl Rotation {
                 .step(&format!("create: version {token} is current already"));
             return Ok(());
         }
-        if let Some(other) = state.with_stage(PENDING).filter(|v| v.id != token) {
+        // AWS may leave AWSPENDING on the AWSCURRENT version after a rotation: finished.
+        if let Some(other) = state
+            .with_stage(PENDING)
+            .filter(|v| v.id != token && !v.has(CURRENT))
+        {
             return Err(SyncError::Refused(format!(
                 "AWSPENDING is on another version ({}): finish that rotation or run `rollback`",
                 other.id
@@ -48,27 +66,26 @@ impl Rotation {
             ));
         }
         self.check_acceptors().await?;
-        self.store
-            .put_pending(token, &SecretValue::generate()?)
-            .await?;
+        self.store.put_pending(token, &Secret::generate()?).await?;
         self.progress
             .step(&format!("create: AWSPENDING version {token}"));
         Ok(())
     }
 
     /// Step 2: widen the acceptors to {current, pending, previous}, wait for them to
-    /// converge, then switch the injectors to pending and wait until that is in effect
-    /// (CloudFront: Deployed).
+    /// converge, prove that they accept the pending value, then switch the injectors to
+    /// it and wait until that is in effect (CloudFront: Deployed; API stages: deployed).
     pub async fn set(&self, token: &str) -> Result<(), SyncError> {
-        self.set_within(token, self.timing.cloudfront_deploy_timeout)
-            .await
+        self.set_until(token, None).await
     }
 
-    /// `set`, with each injector given at most `deadline` to take effect (the rotation
-    /// Lambda passes what is left of its 15 minutes). Past it the step fails retryably
-    /// and can be run again: it resumes from what the targets say.
-    pub async fn set_within(&self, token: &str, deadline: Duration) -> Result<(), SyncError> {
+    /// `set`, ending by `until` (the rotation Lambda's deadline, less its margin): the
+    /// injectors switch at once and each is given what is left of it. Past it the step
+    /// fails retryably and can be run again: it resumes from what the targets say.
+    /// Without `until`, each injector has `cloudfront_deploy_timeout`.
+    pub async fn set_until(&self, token: &str, until: Option<Instant>) -> Result<(), SyncError> {
         let staged = self.staged().await?;
+        staged.usable()?;
         let (_, current) = staged.current()?;
         let Some((version, pending)) = staged.pending.as_ref().filter(|(v, _)| v.id == token)
         else {
@@ -84,11 +101,7 @@ impl Rotation {
         }
         let mut switched = true;
         for i in &self.injectors {
-            switched &= i
-                .sent()
-                .await?
-                .iter()
-                .all(|s| s.value.as_ref() == Some(pending));
+            switched &= i.sent().await?.iter().all(|s| s.sends(pending));
         }
         if !switched {
             // The proxies pick AWSPENDING up on their own refresh; the WAF needs time to
@@ -97,29 +110,101 @@ impl Rotation {
             self.progress.phase(Phase::Settle);
             self.wait("acceptors to converge", self.timing.acceptor_settle)
                 .await;
+            self.prove_acceptors(pending).await?;
         }
         self.progress.phase(Phase::Switch);
-        for i in &self.injectors {
-            let sent = i.sent().await?;
-            if !sent.iter().all(|s| s.value.as_ref() == Some(pending)) {
-                self.progress.step(&format!("set: {} → pending", i.name()));
-                i.send(pending, deadline).await?;
-            } else if !sent.iter().all(|s| s.settled) {
-                self.progress
-                    .step(&format!("set: waiting for {} to take effect", i.name()));
-                i.wait_settled(deadline).await?;
-            }
-        }
+        self.point_injectors_at(pending, until).await?;
         self.progress
             .step(&format!("set: injectors send version {}", version.id));
         Ok(())
     }
 
+    /// Before any injector changes: the pending value, sent straight to each direct probe
+    /// (the ALB, past the WAF and the proxies), must be let through. Tried again within
+    /// `acceptor_settle` (WAF propagation takes "from a few seconds to a number of
+    /// minutes", AWS WAF developer guide); then `set` fails with every injector still on
+    /// AWSCURRENT.
+    async fn prove_acceptors(&self, pending: &Secret) -> Result<(), SyncError> {
+        let direct: Vec<&dyn Probe> = self
+            .probes
+            .iter()
+            .filter(|p| p.is_direct())
+            .map(|p| p.as_ref())
+            .collect();
+        if direct.is_empty() {
+            self.progress.step(
+                "set: no direct probe configured, so the acceptors are not proven before the switch (add a [[probe]] with direct = true)",
+            );
+            return Ok(());
+        }
+        let until = Instant::now() + self.timing.acceptor_settle;
+        let pause = (self.timing.acceptor_settle / 10).clamp(PROOF_PAUSE_MIN, PROOF_PAUSE_MAX);
+        for p in direct {
+            loop {
+                match p.accepts(pending).await {
+                    Ok(()) => break,
+                    Err(e) if Instant::now() + pause < until => {
+                        tracing::debug!(probe = p.url(), error = %e, "pending value not accepted yet");
+                        tokio::time::sleep(pause).await;
+                    }
+                    Err(e) => {
+                        return Err(SyncError::Probe {
+                            url: p.url().to_owned(),
+                            problem: format!(
+                                "the acceptors do not accept the pending value within acceptor_settle ({e}); every injector still sends AWSCURRENT. Run `set` again once the WAF has propagated, or raise timing.acceptor_settle"
+                            ),
+                        });
+                    }
+                }
+            }
+            self.progress
+                .step(&format!("set: {} accepts the pending value", p.url()));
+        }
+        Ok(())
+    }
+
+    /// Every injector to `value`, all at once, each waiting until it is in effect within
+    /// what is left before `until`.
+    async fn point_injectors_at(
+        &self,
+        value: &Secret,
+        until: Option<Instant>,
+    ) -> Result<(), SyncError> {
+        let budget = || -> Result<Duration, SyncError> {
+            let limit = self.timing.cloudfront_deploy_timeout;
+            let Some(until) = until else {
+                return Ok(limit);
+            };
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(SyncError::Timeout(
+                    "no time left in this invocation to switch the injectors; the step will run again".into(),
+                ));
+            }
+            Ok(left.min(limit))
+        };
+        let progress = self.progress.as_ref();
+        let each = self.injectors.iter().map(|i| async move {
+            let sent = i.sent().await?;
+            if !sent.iter().all(|s| s.sends(value)) {
+                progress.step(&format!("{} → {}", i.name(), "the new value"));
+                i.send(value, budget()?, progress).await
+            } else if !sent.iter().all(|s| s.settled) {
+                progress.step(&format!("waiting for {} to take effect", i.name()));
+                i.wait_settled(budget()?).await
+            } else {
+                Ok(())
+            }
+        });
+        futures_util::future::try_join_all(each).await?;
+        Ok(())
+    }
+
     /// The first injector location that does not send `value`, or not yet everywhere.
-    async fn first_not_sending(&self, value: &SecretValue) -> Result<Option<String>, SyncError> {
+    async fn first_not_sending(&self, value: &Secret) -> Result<Option<String>, SyncError> {
         for i in &self.injectors {
             for s in i.sent().await? {
-                if s.value.as_ref() != Some(value) {
+                if !s.sends(value) {
                     return Ok(Some(format!(
                         "{} {} sends another value",
                         i.name(),
@@ -138,14 +223,24 @@ impl Rotation {
         Ok(None)
     }
 
-    /// Step 3: every probe answers as expected.
-    pub async fn test(&self, _token: &str) -> Result<(), SyncError> {
+    /// Step 3: every probe answers as expected; direct probes also let the pending
+    /// value through.
+    pub async fn test(&self, token: &str) -> Result<(), SyncError> {
         self.progress.phase(Phase::Test);
         if self.probes.is_empty() {
             self.progress.step("test: no probes configured");
+            return Ok(());
         }
+        let staged = self.staged().await?;
+        let value = match (&staged.pending, &staged.current) {
+            (Some((v, value)), _) | (None, Some((v, value))) if v.id == token => Some(value),
+            _ => None,
+        };
         for p in &self.probes {
             p.run().await?;
+            if let (true, Some(value)) = (p.is_direct(), value) {
+                p.accepts(value).await?;
+            }
             self.progress.step(&format!("test: {} ok", p.url()));
         }
         Ok(())
@@ -159,7 +254,9 @@ impl Rotation {
         let Some(version) = staged.state.version(token) else {
             return Err(SyncError::Refused(format!("no version {token}")));
         };
-        if !version.has(CURRENT) {
+        let moved = !version.has(CURRENT);
+        if moved {
+            staged.usable()?;
             let Some((_, pending)) = staged.pending.as_ref().filter(|(v, _)| v.id == token) else {
                 return Err(SyncError::Refused(format!(
                     "version {token} is not AWSPENDING"
@@ -177,16 +274,16 @@ impl Rotation {
             self.progress
                 .step(&format!("finish: AWSCURRENT → version {token}"));
         }
-        if self
-            .store
-            .state()
-            .await?
-            .version(token)
-            .is_some_and(|v| v.has(PENDING))
-        {
+        let state = self.store.state().await?;
+        let detach = state.version(token).is_some_and(|v| v.has(PENDING));
+        if detach {
             self.store.move_stage(PENDING, None, Some(token)).await?;
         }
-        self.store.set_finished_at((self.clock)()).await?;
+        // A retried finish (AWSCURRENT moved, clean-up cut short) completes the clean-up;
+        // one retried after it all leaves the window where it was.
+        if moved || detach || state.finished_at.is_none() {
+            self.store.set_finished_at((self.clock)()).await?;
+        }
         Ok(())
     }
 
@@ -232,29 +329,38 @@ impl Rotation {
         Ok(())
     }
 
-    /// Injectors back to AWSCURRENT, then acceptors narrowed to {current, previous}, then
-    /// AWSPENDING detached.
+    /// Injectors back to AWSCURRENT and in effect (CloudFront Deployed, stages serving
+    /// it), then `acceptor_settle` for requests already on their way, then acceptors
+    /// narrowed to {current, previous}, then AWSPENDING detached.
     pub async fn rollback(&self) -> Result<(), SyncError> {
         let staged = self.staged().await?;
         let (_, current) = staged.current()?;
+        let mut moved = false;
         for i in &self.injectors {
-            if i.sent()
-                .await?
-                .iter()
-                .any(|s| s.value.as_ref() != Some(current))
-            {
-                self.progress
-                    .step(&format!("rollback: {} → current", i.name()));
-                i.send(current, self.timing.cloudfront_deploy_timeout)
-                    .await?;
+            let sent = i.sent().await?;
+            moved |= !sent.iter().all(|s| s.settled_on(current));
+        }
+        if moved {
+            self.progress.step("rollback: injectors → current");
+            self.point_injectors_at(current, None).await?;
+            if let Some(which) = self.first_not_sending(current).await? {
+                return Err(SyncError::Timeout(format!(
+                    "rollback: {which}; run `rollback` again"
+                )));
             }
+            self.wait(
+                "requests on their way with the pending value",
+                self.timing.acceptor_settle,
+            )
+            .await;
         }
         let mut wanted = vec![current.clone()];
         wanted.extend(staged.previous.as_ref().map(|(_, v)| v.clone()));
         for a in &self.acceptors {
             self.make_accept(a.as_ref(), &wanted).await?;
         }
-        if let Some((pending, _)) = &staged.pending {
+        let pending = staged.state.with_stage(PENDING).filter(|v| !v.has(CURRENT));
+        if let Some(pending) = pending {
             self.store
                 .move_stage(PENDING, None, Some(&pending.id))
                 .await?;

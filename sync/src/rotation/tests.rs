@@ -11,16 +11,14 @@ const TIMING: Timing = Timing {
 };
 
 fn rotation(world: &World, acceptors: usize, injectors: usize) -> Rotation {
-    Rotation {
-        secret_id: "fake".into(),
-        store: Box::new(world.clone()),
-        acceptors: (0..acceptors).map(|i| world.acceptor(i)).collect(),
-        injectors: (0..injectors).map(|i| world.injector(i)).collect(),
-        probes: Vec::new(),
-        timing: TIMING,
-        progress: Box::new(Quiet),
-        clock: paused_clock(),
+    let mut r = Rotation::new("fake", Box::new(world.clone()), TIMING).with_clock(paused_clock());
+    for i in 0..acceptors {
+        r = r.with_acceptor(world.acceptor(i));
     }
+    for i in 0..injectors {
+        r = r.with_injector(world.injector(i));
+    }
+    r
 }
 
 /// Wall-clock time that moves with tokio's (paused) clock.
@@ -207,5 +205,154 @@ async fn a_version_registered_without_a_value_gets_one_from_create() {
     assert_eq!(world.state().stage("AWSPENDING"), Some(v1));
     r.set("sm-token").await.unwrap();
     r.finish("sm-token").await.unwrap();
+    no_violations(&world);
+}
+
+fn with_probe(world: &World, acceptors: usize, injectors: usize) -> Rotation {
+    rotation(world, acceptors, injectors).with_probe(world.direct_probe())
+}
+
+#[tokio::test(start_paused = true)]
+async fn set_proves_the_acceptors_before_any_injector_switches() {
+    let (world, v0) = World::new(1, 2);
+    let r = with_probe(&world, 1, 2);
+    r.create("t-1").await.unwrap();
+    // The WAF has not propagated for longer than acceptor_settle: set fails, retryably,
+    // with every injector still on the current value.
+    world.state().lagging_probes = 1000;
+    let err = r.set("t-1").await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        err.to_string()
+            .contains("every injector still sends AWSCURRENT"),
+        "{err}"
+    );
+    assert!(world.state().sent.iter().all(|v| v == &v0));
+    // Propagated after a few tries: the proof passes, then the switch.
+    world.state().lagging_probes = 3;
+    world.state().log.clear();
+    r.set("t-1").await.unwrap();
+    let log = world.state().log.clone();
+    let first_send = log.iter().position(|e| *e == "send").unwrap();
+    assert!(log[..first_send].contains(&"probe"), "{log:?}");
+    r.test("t-1").await.unwrap();
+    r.finish("t-1").await.unwrap();
+    no_violations(&world);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pending_on_the_current_version_is_a_finished_rotation() {
+    let (world, v0) = World::new(1, 1);
+    let r = rotation(&world, 1, 1);
+    // What AWS may leave after a rotation: AWSPENDING on the AWSCURRENT version.
+    world.state().versions[0].0.stages.push("AWSPENDING".into());
+    let staged = r.staged().await.unwrap();
+    assert!(staged.pending.is_none());
+    let report = crate::status::status(&r).await.unwrap();
+    assert!(report.drift.is_empty(), "{:?}", report.drift);
+    assert!(!report.rotation_in_progress);
+    // A new rotation starts (PutSecretValue moves the label), runs and prunes.
+    assert!(matches!(r.start().await.unwrap(), Start::New(_)));
+    r.rotate(false).await.unwrap();
+    assert_ne!(world.state().stage("AWSCURRENT"), Some(v0));
+    no_violations(&world);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finish_retried_after_current_moved_completes_the_clean_up() {
+    let (world, _) = World::new(1, 1);
+    let r = rotation(&world, 1, 1);
+    r.create("t-1").await.unwrap();
+    r.set("t-1").await.unwrap();
+    // The first finish moved AWSCURRENT and died before detaching AWSPENDING.
+    r.store()
+        .move_stage("AWSCURRENT", Some("t-1"), Some("v0"))
+        .await
+        .unwrap();
+    assert!(world.state().finished_at.is_none());
+    r.finish("t-1").await.unwrap();
+    let s = world.state();
+    assert!(s.finished_at.is_some(), "the window starts");
+    assert!(
+        !s.versions.iter().any(|(v, _)| v.has("AWSPENDING")),
+        "AWSPENDING detached"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_the_proxies_would_skip_is_refused_and_reported_never_written() {
+    let (world, v0) = World::new(1, 1);
+    let r = rotation(&world, 1, 1);
+    r.create("t-1").await.unwrap();
+    world.state().unusable.push("t-1".into());
+    for err in [
+        r.start().await.unwrap_err(),
+        r.set("t-1").await.unwrap_err(),
+    ] {
+        assert!(matches!(err, SyncError::Refused(_)), "{err}");
+        assert!(
+            err.to_string().contains("version t-1 (AWSPENDING)"),
+            "{err}"
+        );
+    }
+    let report = crate::status::status(&r).await.unwrap();
+    assert!(
+        report.drift.iter().any(|d| d.contains("version t-1")),
+        "{:?}",
+        report.drift
+    );
+    {
+        let s = world.state();
+        assert!(
+            s.accepted[0] == vec![v0.clone()] && s.sent[0] == v0,
+            "nothing written"
+        );
+    }
+    r.rollback().await.unwrap();
+    assert!(crate::status::status(&r).await.unwrap().drift.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn injectors_switch_together_within_one_deadline() {
+    let (world, _) = World::new(1, 2);
+    let r = rotation(&world, 1, 2);
+    r.create("t-1").await.unwrap();
+    // Two distributions of 4 minutes each, and 6 minutes left after the settle wait:
+    // one after the other they would overrun; together they fit.
+    world.state().send_delay = Duration::from_secs(240);
+    let until = tokio::time::Instant::now() + TIMING.acceptor_settle + Duration::from_secs(360);
+    r.set_until("t-1", Some(until)).await.unwrap();
+    // Less time than one deployment: a retryable failure before the deadline, not a kill.
+    let (world, _) = World::new(1, 2);
+    let r = rotation(&world, 1, 2);
+    r.create("t-1").await.unwrap();
+    world.state().send_delay = Duration::from_secs(240);
+    let until = tokio::time::Instant::now() + TIMING.acceptor_settle + Duration::from_secs(100);
+    let err = r.set_until("t-1", Some(until)).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        tokio::time::Instant::now() <= until,
+        "ended by the deadline"
+    );
+    no_violations(&world);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_waits_for_the_injectors_and_the_settle_time_before_narrowing() {
+    let (world, v0) = World::new(1, 1);
+    let r = rotation(&world, 1, 1);
+    r.create("t-1").await.unwrap();
+    r.set("t-1").await.unwrap();
+    world.state().log.clear();
+    let started = tokio::time::Instant::now();
+    r.rollback().await.unwrap();
+    assert!(started.elapsed() >= TIMING.acceptor_settle);
+    let log = world.state().log.clone();
+    assert_eq!(
+        log,
+        ["send", "accept"],
+        "injectors back first, then narrowed"
+    );
+    assert_eq!(world.state().accepted[0], vec![v0]);
     no_violations(&world);
 }

@@ -9,10 +9,11 @@ use async_trait::async_trait;
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::types::{CustomHeaders, DistributionConfig, OriginCustomHeader};
 
-use super::{Injector, LOCK_RETRIES, Sent};
+use super::{Attempt, Injector, Sent, with_optimistic_lock};
 use crate::config::CloudFrontTarget;
 use crate::error::{SyncError, aws};
-use crate::value::SecretValue;
+use crate::rotation::Progress;
+use crate::value::{Secret, TargetValue};
 
 /// How often the deployment status is asked while waiting.
 const DEPLOY_POLL: Duration = Duration::from_secs(10);
@@ -81,11 +82,7 @@ impl CloudFrontInjector {
     }
 
     /// `config` with the header set to `value` on the listed origins, other headers kept.
-    fn with_header(
-        &self,
-        mut config: DistributionConfig,
-        value: &SecretValue,
-    ) -> DistributionConfig {
+    fn with_header(&self, mut config: DistributionConfig, value: &Secret) -> DistributionConfig {
         if let Some(origins) = config.origins.as_mut() {
             for origin in origins
                 .items
@@ -102,7 +99,7 @@ impl CloudFrontInjector {
                 items.push(
                     OriginCustomHeader::builder()
                         .header_name(&self.header)
-                        .header_value(value.expose())
+                        .header_value(value.expose_str())
                         .build()
                         .expect("fields are set"),
                 );
@@ -177,7 +174,7 @@ impl Injector for CloudFrontInjector {
                             .iter()
                             .find(|h| h.header_name().eq_ignore_ascii_case(&self.header))
                     })
-                    .map(|h| SecretValue::from_target(h.header_value())),
+                    .map(|h| TargetValue::new(h.header_value())),
                 settled,
             })
             .collect())
@@ -187,9 +184,14 @@ impl Injector for CloudFrontInjector {
         self.wait_deployed(Instant::now() + deadline).await
     }
 
-    async fn send(&self, value: &SecretValue, deadline: Duration) -> Result<(), SyncError> {
+    async fn send(
+        &self,
+        value: &Secret,
+        deadline: Duration,
+        _progress: &dyn Progress,
+    ) -> Result<(), SyncError> {
         let deadline = Instant::now() + deadline;
-        for _ in 0..LOCK_RETRIES {
+        with_optimistic_lock(&self.name, "ETag", || async {
             let (config, etag) = self.read().await?;
             if let Some(e) = self.missing_origins(&config) {
                 return Err(e);
@@ -203,20 +205,17 @@ impl Injector for CloudFrontInjector {
                 .send()
                 .await;
             match updated {
-                Ok(_) => return self.wait_deployed(deadline).await,
+                Ok(_) => Ok(Attempt::Done),
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|e| e.is_precondition_failed()) =>
                 {
-                    tracing::debug!(target = %self.name, "distribution changed since it was read; reading again");
-                    continue;
+                    Ok(Attempt::Conflict)
                 }
-                Err(e) => return Err(aws(&self.name, "UpdateDistribution", e)),
+                Err(e) => Err(aws(&self.name, "UpdateDistribution", e)),
             }
-        }
-        Err(SyncError::Timeout(format!(
-            "{}: the distribution kept changing under us ({LOCK_RETRIES} ETag conflicts)",
-            self.name
-        )))
+        })
+        .await?;
+        self.wait_deployed(deadline).await
     }
 }

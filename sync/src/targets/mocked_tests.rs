@@ -1,29 +1,25 @@
 //! The targets' paths that the emulator (moto 5.2) cannot serve, against the SDK's own
 //! test doubles (aws-smithy-mocks): WAF optimistic-lock retries, CloudFront
-//! PreconditionFailed retries and the wait for Deployed, REST API integration mode
-//! (UpdateIntegration + CreateDeployment), and an HTTP API stage without auto-deploy
-//! (CreateDeployment). The production code is the same that runs against AWS.
+//! PreconditionFailed retries and the wait for Deployed. (API Gateway deployments have a
+//! stateful double of their own: `api_doubles`.) The production code is the same that
+//! runs against AWS.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
 use super::cloudfront::CloudFrontInjector;
-use super::http_api::HttpApiInjector;
-use super::rest_api::RestApiInjector;
 use super::waf::WafAcceptor;
 use super::waf_statement::{self, Shape};
 use super::{Acceptor, Injector};
-use crate::config::{
-    CloudFrontTarget, HttpApiTarget, RestApiMode, RestApiTarget, WafScope, WafTarget,
-};
-use crate::value::SecretValue;
+use crate::config::{CloudFrontTarget, WafScope, WafTarget};
+use crate::rotation::Quiet;
+use crate::value::Secret;
 
 const H: &str = "x-origin-verify";
 
-fn v() -> SecretValue {
-    SecretValue::generate().unwrap()
+fn v() -> Secret {
+    Secret::generate().unwrap()
 }
 
 #[tokio::test]
@@ -88,14 +84,14 @@ async fn waf_retries_a_lock_conflict_with_a_fresh_read() {
     assert!(get.num_calls() >= 2, "the retry read the web ACL again");
 }
 
-fn distribution_config(value: &SecretValue) -> aws_sdk_cloudfront::types::DistributionConfig {
+fn distribution_config(value: &Secret) -> aws_sdk_cloudfront::types::DistributionConfig {
     use aws_sdk_cloudfront::types::*;
     let headers = CustomHeaders::builder()
         .quantity(2)
         .items(
             OriginCustomHeader::builder()
                 .header_name(H)
-                .header_value(value.expose())
+                .header_value(value.expose_str())
                 .build()
                 .unwrap(),
         )
@@ -166,7 +162,7 @@ async fn cloudfront_retries_a_stale_etag_and_waits_for_deployed() {
                 .build()
         });
     let v1 = v();
-    let wanted = v1.expose().to_owned();
+    let wanted = v1.expose_str().to_owned();
     let update = mock!(aws_sdk_cloudfront::Client::update_distribution)
         .match_requests(move |req| {
             // The header changes on the listed origin; the other header stays.
@@ -218,7 +214,7 @@ async fn cloudfront_retries_a_stale_etag_and_waits_for_deployed() {
         origin_ids: vec!["alb".into()],
     };
     let cf = CloudFrontInjector::new(client, target, H).with_poll(Duration::from_millis(10));
-    cf.send(&v1, Duration::from_secs(5)).await.unwrap();
+    cf.send(&v1, Duration::from_secs(5), &Quiet).await.unwrap();
     assert_eq!(
         update.num_calls(),
         2,
@@ -261,148 +257,10 @@ async fn cloudfront_still_in_progress_at_the_deadline_fails_retryably() {
         origin_ids: vec!["alb".into()],
     };
     let cf = CloudFrontInjector::new(client, target, H).with_poll(Duration::from_millis(10));
-    let err = cf.send(&v(), Duration::from_millis(100)).await.unwrap_err();
+    let err = cf
+        .send(&v(), Duration::from_millis(100), &Quiet)
+        .await
+        .unwrap_err();
     assert!(err.is_retryable(), "{err}");
     assert!(err.to_string().contains("InProgress"), "{err}");
-}
-
-#[tokio::test]
-async fn a_rest_api_in_integration_mode_updates_each_integration_then_deploys_each_stage() {
-    use aws_sdk_apigateway::operation::create_deployment::CreateDeploymentOutput;
-    use aws_sdk_apigateway::operation::get_resources::GetResourcesOutput;
-    use aws_sdk_apigateway::operation::update_integration::UpdateIntegrationOutput;
-    use aws_sdk_apigateway::types::{Integration, IntegrationType, Method, Resource};
-    let v0 = v();
-    let literal = format!("'{}'", v0.expose());
-    let method = |kind: IntegrationType, params: bool| {
-        let mut integration = Integration::builder().r#type(kind);
-        if params {
-            integration = integration
-                .request_parameters(format!("integration.request.header.{H}"), literal.clone());
-        }
-        Method::builder()
-            .http_method("GET")
-            .method_integration(integration.build())
-            .build()
-    };
-    let resources = vec![
-        Resource::builder()
-            .id("r1")
-            .path("/")
-            .resource_methods("GET", method(IntegrationType::HttpProxy, true))
-            .build(),
-        Resource::builder()
-            .id("r2")
-            .path("/orders")
-            .resource_methods("POST", method(IntegrationType::Http, false))
-            .build(),
-        Resource::builder()
-            .id("r3")
-            .path("/mock")
-            .resource_methods("GET", method(IntegrationType::Mock, false))
-            .build(),
-    ];
-    let get = mock!(aws_sdk_apigateway::Client::get_resources).then_output(move || {
-        GetResourcesOutput::builder()
-            .set_items(Some(resources.clone()))
-            .build()
-    });
-    let v1 = v();
-    let quoted = format!("'{}'", v1.expose());
-    let update = mock!(aws_sdk_apigateway::Client::update_integration)
-        .match_requests(move |req| {
-            let op = &req.patch_operations()[0];
-            op.path()
-                == Some(&*format!(
-                    "/requestParameters/integration.request.header.{H}"
-                ))
-                && op.value() == Some(&*quoted)
-        })
-        .then_output(|| UpdateIntegrationOutput::builder().build());
-    let deploy = mock!(aws_sdk_apigateway::Client::create_deployment)
-        .then_output(|| CreateDeploymentOutput::builder().id("d").build());
-    let client = mock_client!(
-        aws_sdk_apigateway,
-        RuleMode::MatchAny,
-        [&get, &update, &deploy]
-    );
-    let target = RestApiTarget {
-        api_id: "api".into(),
-        stages: vec!["prod".into(), "beta".into()],
-        mode: RestApiMode::Integration,
-        variable: None,
-    };
-    let rest = RestApiInjector::new(client, target, H);
-    let sent = rest.sent().await.unwrap();
-    assert_eq!(
-        sent.len(),
-        2,
-        "the HTTP and HTTP_PROXY integrations, not the MOCK one"
-    );
-    assert_eq!(
-        sent.iter()
-            .filter(|s| s.value.as_ref() == Some(&v0))
-            .count(),
-        1
-    );
-    rest.send(&v1, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(update.num_calls(), 2, "both HTTP integrations updated");
-    assert_eq!(deploy.num_calls(), 2, "one deployment per stage");
-}
-
-#[tokio::test]
-async fn an_http_api_stage_without_auto_deploy_is_deployed_and_other_mappings_stay() {
-    use aws_sdk_apigatewayv2::operation::create_deployment::CreateDeploymentOutput;
-    use aws_sdk_apigatewayv2::operation::get_integrations::GetIntegrationsOutput;
-    use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput;
-    use aws_sdk_apigatewayv2::operation::update_integration::UpdateIntegrationOutput;
-    use aws_sdk_apigatewayv2::types::Integration;
-    let v0 = v();
-    let mut params = HashMap::new();
-    params.insert(format!("overwrite:header.{H}"), v0.expose().to_owned());
-    params.insert("append:header.x-trace".to_owned(), "keep".to_owned());
-    let integration = Integration::builder()
-        .integration_id("i1")
-        .set_request_parameters(Some(params))
-        .build();
-    let list = mock!(aws_sdk_apigatewayv2::Client::get_integrations).then_output(move || {
-        GetIntegrationsOutput::builder()
-            .items(integration.clone())
-            .build()
-    });
-    let v1 = v();
-    let wanted = v1.expose().to_owned();
-    let update = mock!(aws_sdk_apigatewayv2::Client::update_integration)
-        .match_requests(move |req| {
-            let p = req.request_parameters().unwrap();
-            p.get(&format!("overwrite:header.{H}")) == Some(&wanted)
-                && p.get("append:header.x-trace").map(String::as_str) == Some("keep")
-                && !p
-                    .keys()
-                    .any(|k| k.starts_with(&format!("append:header.{H}")))
-        })
-        .then_output(|| UpdateIntegrationOutput::builder().build());
-    let stage = mock!(aws_sdk_apigatewayv2::Client::get_stage)
-        .then_output(|| GetStageOutput::builder().auto_deploy(false).build());
-    let deploy = mock!(aws_sdk_apigatewayv2::Client::create_deployment)
-        .match_requests(|req| req.stage_name() == Some("live"))
-        .then_output(|| CreateDeploymentOutput::builder().build());
-    let client = mock_client!(
-        aws_sdk_apigatewayv2,
-        RuleMode::MatchAny,
-        [&list, &update, &stage, &deploy]
-    );
-    let target = HttpApiTarget {
-        api_id: "api".into(),
-        integration_ids: vec![],
-        stage: "live".into(),
-    };
-    let http = HttpApiInjector::new(client, target, H);
-    http.send(&v1, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(update.num_calls(), 1);
-    assert_eq!(
-        deploy.num_calls(),
-        1,
-        "a stage without auto-deploy is deployed"
-    );
 }

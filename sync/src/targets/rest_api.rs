@@ -1,21 +1,39 @@
 //! A REST API (API Gateway v1) as an [`Injector`], in one of two modes:
 //!
-//! - `stage_variable`: the integrations map the header from `stageVariables.<variable>`;
-//!   changing the variable on each stage takes effect at once, no deployment.
-//! - `integration`: every HTTP/HTTP_PROXY integration carries the literal in
-//!   `integration.request.header.<name>`; a change is UpdateIntegration on each, then
-//!   CreateDeployment on each listed stage.
+//! - `stage_variable` (recommended): the integrations map the header from
+//!   `stageVariables.<variable>`; changing the variable on each stage takes effect at
+//!   once, no deployment.
+//! - `integration`: the chosen integrations carry the literal in
+//!   `integration.request.header.<name>`. A change is UpdateIntegration on the API's
+//!   working copy, then CreateDeployment on each listed stage; only then does the stage
+//!   serve it. What a stage serves is read from its export ([`super::api_export`]).
+//!
+//! Chosen integrations: HTTP and HTTP_PROXY only (never AWS, AWS_PROXY or MOCK: a Lambda
+//! or AWS service cannot be sent the header, and the secret must not reach it), narrowed
+//! by `resources` (exact resource paths) and `uri_prefix` when configured, so third-party
+//! HTTP backends on the same API never receive the secret.
+//!
+//! A deployment publishes every pending change of the API, anyone's. Before deploying a
+//! stage, its export is compared with the working copy; anything that differs besides
+//! this tool's header mapping is refused (naming what differs) unless the operator
+//! passed `--publish-pending-changes`.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_apigateway::Client;
 use aws_sdk_apigateway::types::{IntegrationType, Op, PatchOperation};
+use tokio::time::Instant;
 
-use super::{Injector, MAX_PAGES, Sent, next_page};
+use super::api_export::{Export, IntegrationView};
+use super::deployments::DeploymentPacer;
+use super::{Injector, Sent, paginate};
 use crate::config::{RestApiMode, RestApiTarget};
 use crate::error::{SyncError, aws};
-use crate::value::SecretValue;
+use crate::rotation::Progress;
+use crate::value::{Secret, TargetValue};
 
 #[derive(Debug, Clone)]
 pub struct RestApiInjector {
@@ -23,25 +41,41 @@ pub struct RestApiInjector {
     target: RestApiTarget,
     header: String,
     name: String,
+    pacer: Arc<DeploymentPacer>,
+    publish_pending_changes: bool,
 }
 
-/// One HTTP integration of the API: where its literal is.
-struct Integration {
+/// One method of the API's working copy with its integration.
+#[derive(Debug, Clone)]
+struct Method {
     resource_id: String,
     path: String,
     http_method: String,
-    literal: Option<String>,
+    view: IntegrationView,
 }
 
 impl RestApiInjector {
-    pub fn new(client: Client, target: RestApiTarget, header: &str) -> Self {
+    pub fn new(
+        client: Client,
+        target: RestApiTarget,
+        header: &str,
+        pacer: Arc<DeploymentPacer>,
+    ) -> Self {
         let name = format!("rest_api {}", target.api_id);
         Self {
             client,
             target,
             header: header.to_owned(),
             name,
+            pacer,
+            publish_pending_changes: false,
         }
+    }
+
+    /// Deploy even when the working copy holds other changes (`--publish-pending-changes`).
+    pub fn publishing_pending_changes(mut self, yes: bool) -> Self {
+        self.publish_pending_changes = yes;
+        self
     }
 
     fn parameter(&self) -> String {
@@ -52,52 +86,226 @@ impl RestApiInjector {
         self.target.variable.as_deref().unwrap_or_default()
     }
 
-    async fn integrations(&self) -> Result<Vec<Integration>, SyncError> {
-        let mut found = Vec::new();
-        let mut position: Option<String> = None;
-        for _ in 0..MAX_PAGES {
+    fn problem(&self, problem: String) -> SyncError {
+        SyncError::Target {
+            target: self.name.clone(),
+            problem,
+        }
+    }
+
+    /// Every method of the working copy that has an integration.
+    async fn working_copy(&self) -> Result<Vec<Method>, SyncError> {
+        paginate(|position| async move {
             let page = self
                 .client
                 .get_resources()
                 .rest_api_id(&self.target.api_id)
                 .embed("methods")
                 .limit(500)
-                .set_position(position.clone())
+                .set_position(position)
                 .send()
                 .await
                 .map_err(|e| aws(&self.name, "GetResources", e))?;
+            let mut found = Vec::new();
             for resource in page.items() {
-                let Some(methods) = resource.resource_methods() else {
-                    continue;
-                };
-                for (http_method, method) in methods {
-                    let Some(integration) = method.method_integration() else {
+                for (http_method, method) in resource.resource_methods().into_iter().flatten() {
+                    let Some(i) = method.method_integration() else {
                         continue;
                     };
-                    if !matches!(
-                        integration.r#type(),
-                        Some(IntegrationType::Http | IntegrationType::HttpProxy)
-                    ) {
-                        continue;
-                    }
-                    let literal = integration
-                        .request_parameters()
-                        .and_then(|p| p.get(&self.parameter()))
-                        .map(|v| v.trim_matches('\'').to_owned());
-                    found.push(Integration {
+                    let map = |m: Option<&std::collections::HashMap<String, String>>| {
+                        m.map(|m| m.clone().into_iter().collect::<BTreeMap<_, _>>())
+                            .unwrap_or_default()
+                    };
+                    found.push(Method {
                         resource_id: resource.id().unwrap_or_default().to_owned(),
                         path: resource.path().unwrap_or_default().to_owned(),
                         http_method: http_method.clone(),
-                        literal,
+                        view: IntegrationView {
+                            kind: i
+                                .r#type()
+                                .map(|t| t.as_str().to_ascii_lowercase())
+                                .unwrap_or_default(),
+                            uri: i.uri().unwrap_or_default().to_owned(),
+                            connection_id: i.connection_id().unwrap_or_default().to_owned(),
+                            request_parameters: map(i.request_parameters()),
+                            request_templates: map(i.request_templates()),
+                        },
                     });
                 }
             }
-            position = next_page(page.position(), position.as_deref());
-            if position.is_none() {
-                break;
+            Ok((found, page.position().map(str::to_owned)))
+        })
+        .await
+    }
+
+    /// Whether this tool manages `m`'s header: an HTTP backend, within the selection.
+    fn chosen(&self, m: &Method) -> bool {
+        let http = [IntegrationType::Http, IntegrationType::HttpProxy]
+            .iter()
+            .any(|t| t.as_str().eq_ignore_ascii_case(&m.view.kind));
+        let resource = self.target.resources.is_empty() || self.target.resources.contains(&m.path);
+        let uri = self
+            .target
+            .uri_prefix
+            .as_ref()
+            .is_none_or(|p| m.view.uri.starts_with(p.as_str()));
+        http && resource && uri
+    }
+
+    async fn chosen_methods(&self, working: &[Method]) -> Result<Vec<Method>, SyncError> {
+        let chosen: Vec<Method> = working.iter().filter(|m| self.chosen(m)).cloned().collect();
+        if chosen.is_empty() {
+            return Err(self.problem(
+                "no HTTP or HTTP_PROXY integration (within resources / uri_prefix) to carry the header".into(),
+            ));
+        }
+        Ok(chosen)
+    }
+
+    /// The stage's deployment, as exported with its integrations.
+    async fn export(&self, stage: &str) -> Result<Export, SyncError> {
+        let out = self
+            .client
+            .get_export()
+            .rest_api_id(&self.target.api_id)
+            .stage_name(stage)
+            .export_type("oas30")
+            .parameters("extensions", "integrations")
+            .accepts("application/json")
+            .send()
+            .await
+            .map_err(|e| aws(&self.name, "GetExport", e))?;
+        let body = out.body().map(|b| b.as_ref()).unwrap_or_default();
+        Export::parse(body).map_err(|p| self.problem(format!("stage {stage}: {p}")))
+    }
+
+    fn literal(&self, view: Option<&IntegrationView>) -> Option<TargetValue> {
+        view.and_then(|v| v.request_parameters.get(&self.parameter()))
+            .map(|v| TargetValue::new(v.trim_matches('\'')))
+    }
+
+    /// What deploying `stage` would publish besides this tool's mapping: one phrase each.
+    fn pending_changes(&self, stage: &str, working: &[Method], served: &Export) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in working {
+            match served.get(&m.path, &m.http_method) {
+                None => out.push(format!(
+                    "stage {stage}: {} {} is not deployed",
+                    m.http_method, m.path
+                )),
+                Some(deployed) => {
+                    for what in m.view.differences(deployed, &self.parameter()) {
+                        out.push(format!(
+                            "stage {stage}: {} {}: {what} differ",
+                            m.http_method, m.path
+                        ));
+                    }
+                }
             }
         }
-        Ok(found)
+        for (path, method) in served.methods.keys() {
+            let there = working.iter().any(|m| {
+                &m.path == path && super::api_export::export_method(&m.http_method) == *method
+            });
+            if !there {
+                out.push(format!(
+                    "stage {stage}: {method} {path} was removed from the working copy"
+                ));
+            }
+        }
+        out
+    }
+
+    async fn send_stage_variable(&self, value: &Secret) -> Result<(), SyncError> {
+        for stage in &self.target.stages {
+            let op = PatchOperation::builder()
+                .op(Op::Replace)
+                .path(format!("/variables/{}", self.variable()))
+                .value(value.expose_str())
+                .build();
+            self.client
+                .update_stage()
+                .rest_api_id(&self.target.api_id)
+                .stage_name(stage)
+                .patch_operations(op)
+                .send()
+                .await
+                .map_err(|e| aws(&self.name, "UpdateStage", e))?;
+        }
+        Ok(())
+    }
+
+    async fn send_integration(
+        &self,
+        value: &Secret,
+        deadline: Instant,
+        progress: &dyn Progress,
+    ) -> Result<(), SyncError> {
+        let working = self.working_copy().await?;
+        let chosen = self.chosen_methods(&working).await?;
+        // Which stages do not serve the value yet, and what deploying them would publish.
+        let mut to_deploy = Vec::new();
+        let mut foreign = Vec::new();
+        for stage in &self.target.stages {
+            let served = self.export(stage).await?;
+            let serving = chosen.iter().all(|m| {
+                self.literal(served.get(&m.path, &m.http_method))
+                    .is_some_and(|v| v.is(value))
+            });
+            if !serving {
+                foreign.extend(self.pending_changes(stage, &working, &served));
+                to_deploy.push(stage.clone());
+            }
+        }
+        if !foreign.is_empty() && !self.publish_pending_changes {
+            return Err(SyncError::Refused(format!(
+                "{}: deploying would also publish changes that are not this tool's: {}. Deploy them (or revert them) first, or pass --publish-pending-changes; stage_variable mode needs no deployment",
+                self.name,
+                foreign.join("; ")
+            )));
+        }
+        for m in chosen
+            .iter()
+            .filter(|m| !self.literal(Some(&m.view)).is_some_and(|v| v.is(value)))
+        {
+            let op = PatchOperation::builder()
+                .op(
+                    if m.view.request_parameters.contains_key(&self.parameter()) {
+                        Op::Replace
+                    } else {
+                        Op::Add
+                    },
+                )
+                .path(format!("/requestParameters/{}", self.parameter()))
+                .value(format!("'{}'", value.expose_str()))
+                .build();
+            self.client
+                .update_integration()
+                .rest_api_id(&self.target.api_id)
+                .resource_id(&m.resource_id)
+                .http_method(&m.http_method)
+                .patch_operations(op)
+                .send()
+                .await
+                .map_err(|e| aws(&self.name, "UpdateIntegration", e))?;
+        }
+        for stage in &to_deploy {
+            let what = format!("{} stage {stage}", self.name);
+            progress.step(&format!("{what}: deploying"));
+            self.pacer
+                .deploy(&what, deadline, progress, || async {
+                    self.client
+                        .create_deployment()
+                        .rest_api_id(&self.target.api_id)
+                        .stage_name(stage)
+                        .description("edgeguard-sync: origin-verify header")
+                        .send()
+                        .await
+                        .map_err(|e| aws(&self.name, "CreateDeployment", e))
+                })
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -108,9 +316,9 @@ impl Injector for RestApiInjector {
     }
 
     async fn sent(&self) -> Result<Vec<Sent>, SyncError> {
+        let mut sent = Vec::new();
         match self.target.mode {
             RestApiMode::StageVariable => {
-                let mut sent = Vec::new();
                 for stage in &self.target.stages {
                     let out = self
                         .client
@@ -120,93 +328,56 @@ impl Injector for RestApiInjector {
                         .send()
                         .await
                         .map_err(|e| aws(&self.name, "GetStage", e))?;
-                    let value = out
-                        .variables()
-                        .and_then(|v| v.get(self.variable()))
-                        .cloned();
                     sent.push(Sent {
                         location: format!("stage {stage} variable {}", self.variable()),
-                        value: value.map(SecretValue::from_target),
+                        value: out
+                            .variables()
+                            .and_then(|v| v.get(self.variable()))
+                            .map(TargetValue::new),
                         settled: true,
                     });
                 }
-                Ok(sent)
-            }
-            RestApiMode::Integration => Ok(self
-                .integrations()
-                .await?
-                .into_iter()
-                .map(|i| Sent {
-                    location: format!("{} {}", i.http_method, i.path),
-                    value: i.literal.map(SecretValue::from_target),
-                    settled: true,
-                })
-                .collect()),
-        }
-    }
-
-    async fn send(&self, value: &SecretValue, _deadline: Duration) -> Result<(), SyncError> {
-        match self.target.mode {
-            RestApiMode::StageVariable => {
-                for stage in &self.target.stages {
-                    let op = PatchOperation::builder()
-                        .op(Op::Replace)
-                        .path(format!("/variables/{}", self.variable()))
-                        .value(value.expose())
-                        .build();
-                    self.client
-                        .update_stage()
-                        .rest_api_id(&self.target.api_id)
-                        .stage_name(stage)
-                        .patch_operations(op)
-                        .send()
-                        .await
-                        .map_err(|e| aws(&self.name, "UpdateStage", e))?;
-                }
             }
             RestApiMode::Integration => {
-                let integrations = self.integrations().await?;
-                if integrations.is_empty() {
-                    return Err(SyncError::Target {
-                        target: self.name.clone(),
-                        problem: "no HTTP or HTTP_PROXY integration to carry the header".into(),
-                    });
-                }
-                for i in integrations
-                    .iter()
-                    .filter(|i| i.literal.as_deref() != Some(value.expose()))
-                {
-                    let op = PatchOperation::builder()
-                        .op(if i.literal.is_some() {
-                            Op::Replace
-                        } else {
-                            Op::Add
-                        })
-                        .path(format!("/requestParameters/{}", self.parameter()))
-                        .value(format!("'{}'", value.expose()))
-                        .build();
-                    self.client
-                        .update_integration()
-                        .rest_api_id(&self.target.api_id)
-                        .resource_id(&i.resource_id)
-                        .http_method(&i.http_method)
-                        .patch_operations(op)
-                        .send()
-                        .await
-                        .map_err(|e| aws(&self.name, "UpdateIntegration", e))?;
-                }
+                let chosen = self.chosen_methods(&self.working_copy().await?).await?;
                 for stage in &self.target.stages {
-                    self.client
-                        .create_deployment()
-                        .rest_api_id(&self.target.api_id)
-                        .stage_name(stage)
-                        .description("edgeguard-sync: origin-verify header")
-                        .send()
-                        .await
-                        .map_err(|e| aws(&self.name, "CreateDeployment", e))?;
+                    let served = self.export(stage).await?;
+                    for m in &chosen {
+                        sent.push(Sent {
+                            location: format!("stage {stage}: {} {}", m.http_method, m.path),
+                            value: self.literal(served.get(&m.path, &m.http_method)),
+                            settled: true,
+                        });
+                    }
                 }
             }
         }
-        Ok(())
+        Ok(sent)
+    }
+
+    async fn send(
+        &self,
+        value: &Secret,
+        deadline: Duration,
+        progress: &dyn Progress,
+    ) -> Result<(), SyncError> {
+        match self.target.mode {
+            RestApiMode::StageVariable => self.send_stage_variable(value).await,
+            RestApiMode::Integration => {
+                self.send_integration(value, Instant::now() + deadline, progress)
+                    .await?;
+                // A deployment is served once CreateDeployment returns; read it back so a
+                // stage that still does not serve the value is an error now, not at prune.
+                for s in self.sent().await? {
+                    if !s.sends(value) {
+                        return Err(self.problem(format!(
+                            "{} does not serve the value after its deployment",
+                            s.location
+                        )));
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 }

@@ -9,9 +9,26 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::{SyncError, aws};
-use crate::store::{FINISHED_AT_TAG, PENDING, SecretState, SecretStore, Version};
-use crate::targets::{MAX_PAGES, next_page};
-use crate::value::SecretValue;
+use edgeguard_secret::document;
+
+use crate::store::{
+    DocumentProblem, FINISHED_AT_TAG, PENDING, SecretState, SecretStore, Stored, Version,
+};
+use crate::targets::paginate;
+use crate::value::Secret;
+
+/// What a version's GetSecretValue answer means to the rotation: the shared parser's
+/// verdict, the one every proxy applies.
+pub fn stored(secret_string: Option<&str>, binary: bool, header: &str) -> Stored {
+    match (secret_string, binary) {
+        (Some(text), _) => match document::parse(text, header) {
+            Ok(secret) => Stored::Value(secret),
+            Err(problem) => Stored::Unusable(problem),
+        },
+        (None, false) => Stored::NotYet,
+        (None, true) => Stored::Unusable(DocumentProblem::NoString),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct SecretsManagerStore {
@@ -38,6 +55,9 @@ impl SecretStore for SecretsManagerStore {
         &self.name
     }
 
+    /// Stages from `DescribeSecret.VersionIdsToStages`, as AWS's own rotation functions
+    /// read them. Creation dates (for "is AWSPENDING in progress?") come from
+    /// ListSecretVersionIds, read only while an AWSPENDING exists.
     async fn state(&self) -> Result<SecretState, SyncError> {
         let described = self
             .client
@@ -53,28 +73,39 @@ impl SecretStore for SecretsManagerStore {
             .and_then(|t| t.value())
             .and_then(|v| OffsetDateTime::parse(v, &Rfc3339).ok())
             .map(SystemTime::from);
-        let mut versions = Vec::new();
-        let mut next: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let page = self
-                .client
-                .list_secret_version_ids()
-                .secret_id(&self.secret_id)
-                .set_next_token(next.clone())
-                .send()
-                .await
-                .map_err(|e| aws(&self.name, "ListSecretVersionIds", e))?;
-            for v in page.versions() {
-                let Some(id) = v.version_id() else { continue };
-                versions.push(Version {
-                    id: id.to_owned(),
-                    stages: v.version_stages().to_vec(),
-                    created: v.created_date().and_then(|d| SystemTime::try_from(*d).ok()),
-                });
-            }
-            next = next_page(page.next_token(), next.as_deref());
-            if next.is_none() {
-                break;
+        let mut versions: Vec<Version> = described
+            .version_ids_to_stages()
+            .into_iter()
+            .flatten()
+            .map(|(id, stages)| Version {
+                id: id.clone(),
+                stages: stages.clone(),
+                created: None,
+            })
+            .collect();
+        versions.sort_by(|a, b| a.id.cmp(&b.id));
+        if versions.iter().any(|v| v.has(PENDING)) {
+            let listed = paginate(|next| async move {
+                let page = self
+                    .client
+                    .list_secret_version_ids()
+                    .secret_id(&self.secret_id)
+                    .set_next_token(next)
+                    .send()
+                    .await
+                    .map_err(|e| aws(&self.name, "ListSecretVersionIds", e))?;
+                Ok((
+                    page.versions().to_vec(),
+                    page.next_token().map(str::to_owned),
+                ))
+            })
+            .await?;
+            for v in &mut versions {
+                v.created = listed
+                    .iter()
+                    .find(|l| l.version_id() == Some(v.id.as_str()))
+                    .and_then(|l| l.created_date())
+                    .and_then(|d| SystemTime::try_from(*d).ok());
             }
         }
         Ok(SecretState {
@@ -84,7 +115,7 @@ impl SecretStore for SecretsManagerStore {
         })
     }
 
-    async fn value(&self, version_id: &str) -> Result<Option<SecretValue>, SyncError> {
+    async fn value(&self, version_id: &str) -> Result<Stored, SyncError> {
         let sent = self
             .client
             .get_secret_value()
@@ -98,37 +129,27 @@ impl SecretStore for SecretsManagerStore {
                 if e.as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) =>
             {
-                return Ok(None);
+                return Ok(Stored::NotYet);
             }
             Err(e) => return Err(aws(&self.name, "GetSecretValue", e)),
         };
-        let Some(text) = out.secret_string() else {
-            if out.secret_binary().is_some() {
-                return Err(SyncError::Target {
-                    target: self.name.clone(),
-                    problem: format!("version {version_id} is binary, not a SecretString"),
-                });
-            }
-            return Ok(None);
-        };
-        SecretValue::from_secret_string(text, &self.header)
-            .map(Some)
-            .map_err(|e| SyncError::Target {
-                target: self.name.clone(),
-                problem: format!("version {version_id}: {e}"),
-            })
+        Ok(stored(
+            out.secret_string(),
+            out.secret_binary().is_some(),
+            &self.header,
+        ))
     }
 
-    async fn put_pending(&self, token: &str, value: &SecretValue) -> Result<(), SyncError> {
+    async fn put_pending(&self, token: &str, value: &Secret) -> Result<(), SyncError> {
         self.client
             .put_secret_value()
             .secret_id(&self.secret_id)
             .client_request_token(token)
-            .secret_string(value.to_secret_string(&self.header))
+            .secret_string(document::render(value, &self.header))
             .version_stages(PENDING)
             .send()
             .await
-            .map_err(|e| aws(&self.name, "PutSecretValue", e))?;
+            .map_err(|e| aws(&self.name, "PutSecret", e))?;
         Ok(())
     }
 

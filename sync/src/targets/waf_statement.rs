@@ -8,7 +8,7 @@ use aws_sdk_wafv2::types::{
     PositionalConstraint, SingleHeader, Statement, TextTransformation, TextTransformationType,
 };
 
-use crate::value::SecretValue;
+use crate::value::{Secret, TargetValue};
 
 /// Where the header match sits in the rule's statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,7 +25,7 @@ pub enum Shape {
 }
 
 /// Reads the values a statement accepts, or says why it is not one this tool wrote.
-pub fn read(statement: &Statement, header: &str) -> Result<(Shape, Vec<SecretValue>), String> {
+pub fn read(statement: &Statement, header: &str) -> Result<(Shape, Vec<TargetValue>), String> {
     if let Some(values) = header_match(statement, header) {
         return Ok((Shape::Plain, values));
     }
@@ -35,7 +35,7 @@ pub fn read(statement: &Statement, header: &str) -> Result<(Shape, Vec<SecretVal
         }
     }
     if let Some(and) = statement.and_statement() {
-        let found: Vec<(usize, Vec<SecretValue>)> = and
+        let found: Vec<(usize, Vec<TargetValue>)> = and
             .statements()
             .iter()
             .enumerate()
@@ -55,7 +55,7 @@ pub fn read(statement: &Statement, header: &str) -> Result<(Shape, Vec<SecretVal
 }
 
 /// The statement for `values`, in `shape`.
-pub fn write(shape: &Shape, header: &str, values: &[SecretValue]) -> Statement {
+pub fn write(shape: &Shape, header: &str, values: &[Secret]) -> Statement {
     let inner = match values {
         [one] => byte_match(header, one),
         many => Statement::builder()
@@ -90,9 +90,9 @@ pub fn write(shape: &Shape, header: &str, values: &[SecretValue]) -> Statement {
     }
 }
 
-fn byte_match(header: &str, value: &SecretValue) -> Statement {
+fn byte_match(header: &str, value: &Secret) -> Statement {
     let statement = ByteMatchStatement::builder()
-        .search_string(Blob::new(value.expose().as_bytes()))
+        .search_string(Blob::new(value.expose()))
         .field_to_match(
             FieldToMatch::builder()
                 .single_header(
@@ -118,7 +118,7 @@ fn byte_match(header: &str, value: &SecretValue) -> Statement {
 
 /// The values of a byte match (or an OR of byte matches) on `header`, EXACTLY, without
 /// text transformation; `None` for anything else.
-fn header_match(statement: &Statement, header: &str) -> Option<Vec<SecretValue>> {
+fn header_match(statement: &Statement, header: &str) -> Option<Vec<TargetValue>> {
     if let Some(bm) = statement.byte_match_statement() {
         return one_value(bm, header).map(|v| vec![v]);
     }
@@ -132,7 +132,7 @@ fn header_match(statement: &Statement, header: &str) -> Option<Vec<SecretValue>>
         .collect()
 }
 
-fn one_value(bm: &ByteMatchStatement, header: &str) -> Option<SecretValue> {
+fn one_value(bm: &ByteMatchStatement, header: &str) -> Option<TargetValue> {
     let name = bm.field_to_match()?.single_header()?.name();
     let untransformed = bm
         .text_transformations()
@@ -144,8 +144,7 @@ fn one_value(bm: &ByteMatchStatement, header: &str) -> Option<SecretValue> {
     {
         return None;
     }
-    let value = std::str::from_utf8(bm.search_string().as_ref()).ok()?;
-    Some(SecretValue::from_target(value))
+    Some(TargetValue::new(bm.search_string().as_ref()))
 }
 
 #[cfg(test)]
@@ -154,8 +153,12 @@ mod tests {
 
     const H: &str = "x-origin-verify";
 
-    fn values(n: usize) -> Vec<SecretValue> {
-        (0..n).map(|_| SecretValue::generate().unwrap()).collect()
+    fn values(n: usize) -> Vec<Secret> {
+        (0..n).map(|_| Secret::generate().unwrap()).collect()
+    }
+
+    fn held(v: &[Secret]) -> Vec<TargetValue> {
+        v.iter().map(TargetValue::from).collect()
     }
 
     #[test]
@@ -163,11 +166,11 @@ mod tests {
         let one = values(1);
         let s = write(&Shape::Plain, H, &one);
         assert!(s.byte_match_statement().is_some());
-        assert_eq!(read(&s, H).unwrap(), (Shape::Plain, one));
+        assert_eq!(read(&s, H).unwrap(), (Shape::Plain, held(&one)));
         let three = values(3);
         let s = write(&Shape::Plain, H, &three);
         assert_eq!(s.or_statement().unwrap().statements().len(), 3);
-        assert_eq!(read(&s, H).unwrap().1, three);
+        assert_eq!(read(&s, H).unwrap().1, held(&three));
     }
 
     #[test]
@@ -175,7 +178,7 @@ mod tests {
         let v = values(2);
         let not = write(&Shape::Not, H, &v);
         let (shape, read_back) = read(&not, H).unwrap();
-        assert_eq!((shape, read_back), (Shape::Not, v.clone()));
+        assert_eq!((shape, read_back), (Shape::Not, held(&v)));
 
         let geo = Statement::builder()
             .label_match_statement(
@@ -223,6 +226,6 @@ mod tests {
             .build();
         assert!(read(&s, H).is_err());
         let message = read(&s, H).unwrap_err();
-        assert!(!message.contains(v[0].expose()));
+        assert!(!message.contains(v[0].expose_str()));
     }
 }
