@@ -469,4 +469,39 @@ url = "ftp://x"
         assert_eq!(c.waf[0].scope, WafScope::CloudFront);
         assert_eq!(c.header, "x-origin-verify");
     }
+
+    #[test]
+    fn the_header_rule_is_the_proxies_and_selections_belong_to_integration_mode() {
+        let e = Config::from_toml(&FULL.replace(
+            "header = \"x-origin-verify\"",
+            "header = \"x_origin_verify\"",
+        ))
+        .unwrap_err();
+        assert!(
+            e.0.iter()
+                .any(|m| m.starts_with("header:") && m.contains("ALB")),
+            "{e}"
+        );
+        let c = Config::from_toml(&FULL.replace(
+            "header = \"x-origin-verify\"",
+            "header = \"X-Origin-Verify\"",
+        ))
+        .unwrap();
+        assert_eq!(c.header, "x-origin-verify");
+        let e = Config::from_toml(&FULL.replace(
+            "variable = \"originVerify\"",
+            "variable = \"originVerify\"\nresources = [\"/{proxy+}\"]",
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("rest_api[0].resources"), "{e}");
+        let c = Config::from_toml(&FULL.replace(
+            "mode = \"stage_variable\"\nvariable = \"originVerify\"",
+            "mode = \"integration\"\nresources = [\"/{proxy+}\"]\nuri_prefix = \"https://alb.example.com/\"",
+        ))
+        .unwrap();
+        assert_eq!(c.rest_api[0].resources, ["/{proxy+}"]);
+        let e =
+            Config::from_toml(&FULL.replace("direct = true", "expect_accepted = 200")).unwrap_err();
+        assert!(e.to_string().contains("probe[1].expect_accepted"), "{e}");
+    }
 }

@@ -9,6 +9,7 @@ pub mod e2e;
 pub mod edge;
 pub mod fixture;
 pub mod gate;
+pub mod lambda_runtime;
 pub mod load;
 pub mod moto;
 pub mod proxy;

@@ -235,3 +235,20 @@ fn tls_settings_are_checked_per_listener() {
         ["EDGEGUARD_INTERNAL_LISTEN"]
     );
 }
+
+#[test]
+fn the_header_name_follows_the_shared_rule_what_an_alb_forwards() {
+    for bad in ["x_origin_verify", "x-origin verify", "x:origin"] {
+        let e = load(
+            &cli(&[]),
+            &env(&[
+                ("EDGEGUARD_SECRET_SOURCE", "file:/run/s"),
+                ("EDGEGUARD_HEADER", bad),
+            ]),
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("EDGEGUARD_HEADER"), "{text}");
+        assert!(text.contains("ALB"), "{text}");
+    }
+}
