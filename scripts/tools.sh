@@ -45,3 +45,10 @@ install_bench_peers() {
     echo "$want" >"$stamp"
   fi
 }
+
+# Where cargo puts its output: CARGO_TARGET_DIR, .cargo/config's build.target-dir, or
+# target/ (asked of cargo, so every script agrees with it).
+cargo_target_dir() {
+  cargo metadata --format-version 1 --no-deps |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}

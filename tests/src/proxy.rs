@@ -8,21 +8,29 @@ use std::time::{Duration, Instant};
 
 use crate::{client, poll};
 
-/// Where cargo put the binary: next to this test's `deps/` folder. `scripts/test` builds
-/// it first; `EDGEGUARD_PROXY_BIN` overrides.
+/// Where cargo put the binary (see [`beside_this_program`]). `scripts/test` builds it
+/// first; `EDGEGUARD_PROXY_BIN` overrides.
 pub fn binary() -> PathBuf {
     if let Some(path) = std::env::var_os("EDGEGUARD_PROXY_BIN") {
         return path.into();
     }
+    beside_this_program("edgeguard-proxy")
+}
+
+/// A binary of this workspace next to the running program: a test runs from `deps/`, one
+/// level below the binaries; a binary (the demo) runs beside them.
+pub fn beside_this_program(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let path = dir.join("edgeguard-proxy");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p edgeguard-proxy` first (scripts/test does)",
-        path.display()
-    );
-    path
+    let dir = exe.parent().expect("the program's folder");
+    let path = [dir.join(name), dir.parent().unwrap_or(dir).join(name)]
+        .into_iter()
+        .find(|p| p.exists());
+    path.unwrap_or_else(|| {
+        panic!(
+            "{name} is missing beside {}: run `cargo build --workspace --bins` first (scripts/test does)",
+            exe.display()
+        )
+    })
 }
 
 /// Arguments and environment for one proxy process.

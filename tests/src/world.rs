@@ -386,18 +386,7 @@ pub fn sync_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("EDGEGUARD_SYNC_BIN") {
         return path.into();
     }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("edgeguard-sync");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
+    crate::proxy::beside_this_program("edgeguard-sync")
 }
 
 /// Polls a child for its exit for at most `limit`.

@@ -16,18 +16,7 @@ use serde_json::json;
 const FIFTEEN_MINUTES: Duration = Duration::from_secs(900);
 
 fn lambda_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .unwrap()
-        .join("edgeguard-rotation-lambda");
-    assert!(
-        path.exists(),
-        "{} is missing: scripts/test builds it",
-        path.display()
-    );
-    path
+    edgeguard_tests::proxy::beside_this_program("edgeguard-rotation-lambda")
 }
 
 struct Function {

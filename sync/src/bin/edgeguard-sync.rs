@@ -115,7 +115,9 @@ impl Progress for Lines {
     }
 
     fn waiting(&self, what: &str, total: Duration) {
-        eprintln!("waiting {} for {what}", humantime::format_duration(total));
+        // Whole seconds (rounded up): a window's remainder is not worth nanoseconds.
+        let shown = Duration::from_secs(total.as_secs_f64().ceil() as u64);
+        eprintln!("waiting {} for {what}", humantime::format_duration(shown));
         if std::io::stderr().is_terminal() {
             tokio::spawn(async move {
                 let mut left = total.as_secs();

@@ -117,6 +117,16 @@ impl World {
         })
     }
 
+    /// Fails the test if any write broke the invariant.
+    pub fn assert_no_violations(&self) {
+        let s = self.state();
+        assert!(
+            s.violations.is_empty(),
+            "invariant broken: {:?}",
+            s.violations
+        );
+    }
+
     /// Makes the version holding `stage` look `age` old.
     pub fn age(&self, stage: &str, age: Duration) {
         let mut s = self.state();

@@ -113,7 +113,7 @@ impl Rotation {
             self.prove_acceptors(pending).await?;
         }
         self.progress.phase(Phase::Switch);
-        self.point_injectors_at(pending, until).await?;
+        self.point_injectors_at(pending, "pending", until).await?;
         self.progress
             .step(&format!("set: injectors send version {}", version.id));
         Ok(())
@@ -168,6 +168,7 @@ impl Rotation {
     async fn point_injectors_at(
         &self,
         value: &Secret,
+        stage: &str,
         until: Option<Instant>,
     ) -> Result<(), SyncError> {
         let budget = || -> Result<Duration, SyncError> {
@@ -187,7 +188,7 @@ impl Rotation {
         let each = self.injectors.iter().map(|i| async move {
             let sent = i.sent().await?;
             if !sent.iter().all(|s| s.sends(value)) {
-                progress.step(&format!("{} → {}", i.name(), "the new value"));
+                progress.step(&format!("{} → {stage}", i.name()));
                 i.send(value, budget()?, progress).await
             } else if !sent.iter().all(|s| s.settled) {
                 progress.step(&format!("waiting for {} to take effect", i.name()));
@@ -342,7 +343,7 @@ impl Rotation {
         }
         if moved {
             self.progress.step("rollback: injectors → current");
-            self.point_injectors_at(current, None).await?;
+            self.point_injectors_at(current, "current", None).await?;
             if let Some(which) = self.first_not_sending(current).await? {
                 return Err(SyncError::Timeout(format!(
                     "rollback: {which}; run `rollback` again"

@@ -28,21 +28,12 @@ fn paused_clock() -> Clock {
     std::sync::Arc::new(move || base + start.elapsed())
 }
 
-fn no_violations(world: &World) {
-    let s = world.state();
-    assert!(
-        s.violations.is_empty(),
-        "invariant broken: {:?}",
-        s.violations
-    );
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_full_rotation_never_breaks_the_invariant() {
     let (world, v0) = World::new(2, 3);
     let r = rotation(&world, 2, 3);
     r.rotate(false).await.unwrap();
-    no_violations(&world);
+    world.assert_no_violations();
     let s = world.state();
     let v1 = s.stage("AWSCURRENT").unwrap();
     assert_ne!(v1, v0);
@@ -60,7 +51,7 @@ async fn three_rotations_in_a_row_with_and_without_prune() {
     r.rotate(false).await.unwrap(); // prunes the first
     r.rotate(true).await.unwrap();
     r.rotate(false).await.unwrap();
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -72,10 +63,10 @@ async fn a_failed_switch_leaves_the_invariant_and_set_again_completes() {
     world.state().failing_sends = 1;
     let err = r.set(token).await.unwrap_err();
     assert!(err.is_retryable());
-    no_violations(&world);
+    world.assert_no_violations();
     r.set(token).await.unwrap();
     r.finish(token).await.unwrap();
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -104,7 +95,7 @@ async fn prune_waits_for_the_window_unless_forced() {
     assert!(err.to_string().contains("window"), "{err}");
     r.prune(true).await.unwrap();
     assert_eq!(world.state().stage("AWSPREVIOUS"), None);
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -136,7 +127,7 @@ async fn an_old_pending_that_a_target_holds_is_in_progress_and_resumed() {
     world.age("AWSPENDING", Duration::from_secs(3 * 3600));
     assert_eq!(r.start().await.unwrap(), Start::Resume("t-1".into()));
     r.rotate(true).await.unwrap();
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -146,7 +137,7 @@ async fn rollback_after_set_restores_the_current_value_in_order() {
     r.create("t-1").await.unwrap();
     r.set("t-1").await.unwrap();
     r.rollback().await.unwrap();
-    no_violations(&world);
+    world.assert_no_violations();
     let s = world.state();
     assert!(s.sent.iter().all(|v| v == &v0));
     assert!(s.accepted.iter().all(|a| a == &vec![v0.clone()]));
@@ -189,7 +180,7 @@ async fn finish_and_prune_wait_for_a_deployment_in_progress() {
     assert!(err.to_string().contains("still deploying"), "{err}");
     world.state().unsettled = false;
     r.prune(true).await.unwrap();
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -205,7 +196,7 @@ async fn a_version_registered_without_a_value_gets_one_from_create() {
     assert_eq!(world.state().stage("AWSPENDING"), Some(v1));
     r.set("sm-token").await.unwrap();
     r.finish("sm-token").await.unwrap();
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 fn with_probe(world: &World, acceptors: usize, injectors: usize) -> Rotation {
@@ -237,7 +228,7 @@ async fn set_proves_the_acceptors_before_any_injector_switches() {
     assert!(log[..first_send].contains(&"probe"), "{log:?}");
     r.test("t-1").await.unwrap();
     r.finish("t-1").await.unwrap();
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -255,7 +246,7 @@ async fn a_pending_on_the_current_version_is_a_finished_rotation() {
     assert!(matches!(r.start().await.unwrap(), Start::New(_)));
     r.rotate(false).await.unwrap();
     assert_ne!(world.state().stage("AWSCURRENT"), Some(v0));
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -334,7 +325,7 @@ async fn injectors_switch_together_within_one_deadline() {
         tokio::time::Instant::now() <= until,
         "ended by the deadline"
     );
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -354,5 +345,5 @@ async fn rollback_waits_for_the_injectors_and_the_settle_time_before_narrowing()
         "injectors back first, then narrowed"
     );
     assert_eq!(world.state().accepted[0], vec![v0]);
-    no_violations(&world);
+    world.assert_no_violations();
 }

@@ -48,6 +48,12 @@ pub struct ApiState {
     /// Checks every deployment against the fake world's acceptors (the invariant at every
     /// write): `(header parameter key, world)`.
     pub guard: Option<(String, World)>,
+    /// HTTP API: the stage auto-deploys every change ("autoDeploy", AWS API reference).
+    pub auto_deploy: bool,
+    /// HTTP API: the status of the stage's latest deployment (`DEPLOYED` when unset).
+    pub deployment_status: Option<&'static str>,
+    /// HTTP API: the stage's `LastDeploymentStatusMessage`.
+    pub last_deployment_message: Option<String>,
 }
 
 impl ApiState {
@@ -321,6 +327,10 @@ pub fn http_api(state: &Shared, stage: &'static str) -> aws_sdk_apigatewayv2::Cl
                 .unwrap_or_default()
                 .into_iter()
                 .collect();
+            if st.auto_deploy {
+                let working = st.working.clone();
+                st.deployed.insert(stage.to_owned(), working);
+            }
             UpdateIntegrationOutput::builder().build()
         });
     let s = state.clone();
@@ -348,18 +358,23 @@ pub fn http_api(state: &Shared, stage: &'static str) -> aws_sdk_apigatewayv2::Cl
                 ),
             }
         });
+    let s = state.clone();
     let get_stage = mock!(aws_sdk_apigatewayv2::Client::get_stage).then_compute_output(move |_| {
+        let st = s.lock().unwrap();
         GetStageOutput::builder()
             .stage_name(stage)
-            .auto_deploy(false)
+            .auto_deploy(st.auto_deploy)
             .deployment_id("d")
+            .set_last_deployment_status_message(st.last_deployment_message.clone())
             .build()
     });
+    let s = state.clone();
     let get_deployment =
-        mock!(aws_sdk_apigatewayv2::Client::get_deployment).then_compute_output(|_| {
+        mock!(aws_sdk_apigatewayv2::Client::get_deployment).then_compute_output(move |_| {
+            let status = s.lock().unwrap().deployment_status.unwrap_or("DEPLOYED");
             GetDeploymentOutput::builder()
                 .deployment_id("d")
-                .deployment_status(DeploymentStatus::Deployed)
+                .deployment_status(DeploymentStatus::from(status))
                 .build()
         });
     let s = state.clone();

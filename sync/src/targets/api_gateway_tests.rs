@@ -109,15 +109,6 @@ fn quoted(v: &Secret) -> String {
     format!("'{}'", v.expose_str())
 }
 
-fn no_violations(world: &World) {
-    let s = world.state();
-    assert!(
-        s.violations.is_empty(),
-        "invariant broken: {:?}",
-        s.violations
-    );
-}
-
 #[tokio::test(start_paused = true)]
 async fn rest_a_failed_deployment_is_redeployed_on_resume_and_prune_waits_for_the_stage() {
     let (world, v0) = World::new(1, 0);
@@ -184,7 +175,7 @@ async fn rest_a_failed_deployment_is_redeployed_on_resume_and_prune_waits_for_th
             "{other} never gets the secret"
         );
     }
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -233,7 +224,7 @@ async fn rest_deployments_never_publish_other_peoples_changes_unasked() {
         "https://partner-v2.example.net/"
     );
     drop(st);
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -262,7 +253,7 @@ async fn rest_deployments_are_paced_and_throttling_is_retried() {
         "spaced by the quota"
     );
     drop(st);
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -372,7 +363,7 @@ async fn http_api_without_auto_deploy_resumes_a_failed_deployment_and_keeps_othe
         "the Lambda integration never gets it"
     );
     drop(st);
-    no_violations(&world);
+    world.assert_no_violations();
 }
 
 #[tokio::test(start_paused = true)]
@@ -388,4 +379,45 @@ async fn http_api_integration_ids_that_are_not_http_proxy_are_refused() {
     let e = http.sent().await.unwrap_err();
     assert!(matches!(e, SyncError::Refused(_)), "{e}");
     assert!(e.to_string().contains("integration i1 is AWS_PROXY"), "{e}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_api_auto_deploy_is_settled_only_once_its_deployment_is_deployed() {
+    let (world, v0) = World::new(1, 0);
+    let state = http_state(&world, &v0);
+    state.lock().unwrap().auto_deploy = true;
+    let http = HttpApiInjector::new(
+        api_doubles::http_api(&state, "live"),
+        http_target(&[]),
+        H,
+        Arc::default(),
+    );
+    let r = rotation(&world, Box::new(http));
+    r.create(TOKEN).await.unwrap();
+    r.set(TOKEN).await.unwrap();
+    assert_eq!(
+        state.lock().unwrap().deployments,
+        0,
+        "auto-deploy: never CreateDeployment"
+    );
+    // The automatic deployment still running: not in effect everywhere yet.
+    state.lock().unwrap().deployment_status = Some("PENDING");
+    let e = r.finish(TOKEN).await.unwrap_err();
+    assert!(e.to_string().contains("still deploying"), "{e}");
+    state.lock().unwrap().deployment_status = None;
+    r.finish(TOKEN).await.unwrap();
+    r.prune(true).await.unwrap();
+    // The next rotation: its automatic deployment fails; the switch fails at once, naming it.
+    let token = "5e1d4b3c-2a1f-4e9d-8c7b-6a5f4e3d2c1b";
+    r.create(token).await.unwrap();
+    state.lock().unwrap().last_deployment_message =
+        Some("Deployment attempt failed: Unable to deploy API".into());
+    let started = tokio::time::Instant::now();
+    let e = r.set(token).await.unwrap_err();
+    assert!(e.to_string().contains("last deployment failed"), "{e}");
+    assert!(
+        started.elapsed() < TIMING.cloudfront_deploy_timeout,
+        "not at the deadline"
+    );
+    world.assert_no_violations();
 }

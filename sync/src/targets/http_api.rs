@@ -50,6 +50,8 @@ struct Stage {
     auto_deploy: bool,
     /// Whether the stage's deployment is in effect (auto-deploy stages).
     deployed: bool,
+    /// `LastDeploymentStatusMessage`, when it reports a failed deployment.
+    failure: Option<String>,
 }
 
 /// A route: its key as `(path, METHOD)` and the integration it targets.
@@ -145,10 +147,11 @@ impl HttpApiInjector {
             .await
             .map_err(|e| aws(&self.name, "GetStage", e))?;
         let auto_deploy = out.auto_deploy().unwrap_or(false);
-        let failed = out
+        let failure = out
             .last_deployment_status_message()
-            .is_some_and(|m| m.to_ascii_lowercase().contains("fail"));
-        let mut deployed = !failed;
+            .filter(|m| m.to_ascii_lowercase().contains("fail"))
+            .map(str::to_owned);
+        let mut deployed = failure.is_none();
         // A stage never deployed serves no request at all: nothing it sends is at risk.
         if let (true, Some(id)) = (deployed, out.deployment_id()) {
             let d = self
@@ -164,6 +167,7 @@ impl HttpApiInjector {
         Ok(Stage {
             auto_deploy,
             deployed,
+            failure,
         })
     }
 
@@ -318,6 +322,12 @@ impl HttpApiInjector {
             let Some(behind) = sent.iter().find(|s| !s.settled_on(value)) else {
                 return Ok(());
             };
+            if let Some(failure) = self.stage().await?.failure {
+                return Err(self.problem(format!(
+                    "stage {}: its last deployment failed ({failure}); fix the API and run the step again",
+                    self.target.stage
+                )));
+            }
             if Instant::now() + POLL > deadline {
                 return Err(SyncError::Timeout(format!(
                     "{}: {} does not serve the value yet at the deadline; run the step again",

@@ -152,7 +152,7 @@ impl RestApiInjector {
         http && resource && uri
     }
 
-    async fn chosen_methods(&self, working: &[Method]) -> Result<Vec<Method>, SyncError> {
+    fn chosen_methods(&self, working: &[Method]) -> Result<Vec<Method>, SyncError> {
         let chosen: Vec<Method> = working.iter().filter(|m| self.chosen(m)).cloned().collect();
         if chosen.is_empty() {
             return Err(self.problem(
@@ -242,7 +242,7 @@ impl RestApiInjector {
         progress: &dyn Progress,
     ) -> Result<(), SyncError> {
         let working = self.working_copy().await?;
-        let chosen = self.chosen_methods(&working).await?;
+        let chosen = self.chosen_methods(&working)?;
         // Which stages do not serve the value yet, and what deploying them would publish.
         let mut to_deploy = Vec::new();
         let mut foreign = Vec::new();
@@ -339,7 +339,7 @@ impl Injector for RestApiInjector {
                 }
             }
             RestApiMode::Integration => {
-                let chosen = self.chosen_methods(&self.working_copy().await?).await?;
+                let chosen = self.chosen_methods(&self.working_copy().await?)?;
                 for stage in &self.target.stages {
                     let served = self.export(stage).await?;
                     for m in &chosen {
