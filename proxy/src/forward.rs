@@ -9,6 +9,8 @@ use http::uri::{Authority, Scheme};
 use http::{HeaderMap, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
+
+use crate::body::RequestBody;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
@@ -17,6 +19,8 @@ use crate::paired::{Paired, PairedError};
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// Connection-specific (RFC 9113 §3.2.1 of its h2c upgrade): never forwarded.
+const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
 /// Settings of the upstream client.
 #[derive(Debug, Clone)]
@@ -31,7 +35,7 @@ pub struct UpstreamConfig {
 /// The app container, reached over pooled HTTP/1.1 keep-alive connections.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, RequestBody>,
     connector: HttpConnector,
     /// `scheme://authority/`: where paired connections connect.
     target: Uri,
@@ -80,7 +84,7 @@ impl Upstream {
     /// removed, except the `Upgrade` of a 101 when `upgrade`.
     pub async fn send(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         upgrade: bool,
         paired: Option<&Paired>,
     ) -> Result<Response<Incoming>, UpstreamFailure> {
@@ -196,6 +200,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
         CONNECTION,
         KEEP_ALIVE,
         PROXY_CONNECTION,
+        HTTP2_SETTINGS,
         TE,
         TRANSFER_ENCODING,
         UPGRADE,

@@ -7,13 +7,14 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use http::header::CONTENT_TYPE;
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::auth::Verdict;
-use crate::body::ProxyBody;
+use crate::body::{ProxyBody, RequestBody};
 use crate::conn_clock::BusyGuard;
 use crate::forward::{Upstream, remove_hop_by_hop};
 use crate::metrics::{Listener, Outcome, UpstreamFailure};
@@ -22,6 +23,7 @@ use crate::state::Shared;
 use crate::upgrade::{self, Tunnel};
 
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
 /// What every gate needs to know, parsed once at start.
 #[derive(Debug)]
@@ -110,10 +112,13 @@ impl Gate {
                 // The app never sees the secret, whichever way the request came in.
                 let headers = req.headers_mut();
                 headers.remove(&inner.config.header);
+                // Request trailers are dropped (body::RequestBody): nothing announces them.
+                headers.remove(TRAILER);
                 remove_hop_by_hop(headers);
                 if let Some(protocol) = &protocol {
                     upgrade::restore(headers, protocol.clone());
                 }
+                let req = req.map(RequestBody::new);
                 match inner.upstream.send(req, protocol.is_some(), paired).await {
                     Ok(mut response) => {
                         if let (Some(client), Some(slot)) = (client_side, &tunnels) {
@@ -153,8 +158,7 @@ impl Gate {
             // (an ALB should not route to a task that would reject every request).
             return Decision::Unavailable;
         };
-        let path = req.uri().path();
-        if inner.config.health_paths.iter().any(|p| p == path) {
+        if is_health_check(req, &inner.config.health_paths) {
             return Decision::Forward(Outcome::Bypass);
         }
         match set.check(req.headers(), &inner.config.header) {
@@ -169,6 +173,24 @@ impl Gate {
             }
         }
     }
+}
+
+/// A health check, let through without the header: GET or HEAD of a health path, with no
+/// body and no upgrade. Anything else on a health path (a POST, a body, `Upgrade:
+/// websocket` or `h2c` with `HTTP2-Settings`, CONNECT) goes through the header check like
+/// any request: a bypass wider than a health check would be a way in.
+fn is_health_check(req: &Request<Incoming>, health_paths: &[String]) -> bool {
+    let method = req.method();
+    let headers = req.headers();
+    (method == Method::GET || method == Method::HEAD)
+        && health_paths.iter().any(|p| p == req.uri().path())
+        && req.body().is_end_stream()
+        && !headers.contains_key(UPGRADE)
+        && !headers.contains_key(HTTP2_SETTINGS)
+        && !headers.contains_key(TRANSFER_ENCODING)
+        && headers
+            .get(CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0")
 }
 
 fn fixed(status: StatusCode, text: &'static str, busy: BusyGuard) -> Response<ProxyBody> {

@@ -24,6 +24,8 @@ use std::time::Duration;
 use http::header::CONNECTION;
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
+
+use crate::body::RequestBody;
 use hyper::client::conn::http1;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::time::{Instant, Sleep};
@@ -58,7 +60,7 @@ struct Slot {
     /// Keep-alive requests seen on the client connection (saturating).
     requests: u32,
     /// Taken out while a request is being sent, put back once it is dispatched.
-    sender: Option<(http1::SendRequest<Incoming>, Instant)>,
+    sender: Option<(http1::SendRequest<RequestBody>, Instant)>,
     /// Polled by the `Driver`; `None` until the first request, or after it closed.
     conn: Option<Conn>,
     /// The `Driver`'s waker, to wake it when a new connection is handed over: nothing
@@ -118,7 +120,7 @@ impl Paired {
         &self,
         connector: &HttpConnector,
         target: &Uri,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
     ) -> Result<Response<Incoming>, PairedError> {
         let max_idle = self.0.max_idle;
         let reusable = self
@@ -157,7 +159,7 @@ impl Paired {
         &self,
         connector: &HttpConnector,
         target: &Uri,
-    ) -> Result<http1::SendRequest<Incoming>, PairedError> {
+    ) -> Result<http1::SendRequest<RequestBody>, PairedError> {
         let io = connector
             .clone()
             .call(target.clone())

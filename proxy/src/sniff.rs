@@ -7,14 +7,17 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::time::Instant;
 
 /// The client connection preface of RFC 9113 §3.4.
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Reads until the bytes differ from the HTTP/2 preface (HTTP/1.1: usually the first byte)
 /// or complete it. Returns the connection with those bytes to be read again, and whether
-/// it is HTTP/2. The first byte may take `first_byte` (an idle connection), the rest of a
-/// preface `rest` (like any request head); `TimedOut` beyond.
+/// it is HTTP/2. The first byte may take `first_byte` (an idle connection); the whole
+/// preface must then arrive within `rest` of it (like any request head): one deadline,
+/// not one per read, so a preface sent a byte at a time cannot hold the connection
+/// longer. `TimedOut` beyond.
 pub async fn sniff<T: AsyncRead + Unpin>(
     mut io: T,
     first_byte: Duration,
@@ -22,11 +25,14 @@ pub async fn sniff<T: AsyncRead + Unpin>(
 ) -> io::Result<(Prefixed<T>, bool)> {
     let mut buf = [0u8; 24];
     let mut n = 0;
+    let mut deadline = Instant::now() + first_byte;
     let h2 = loop {
-        let limit = if n == 0 { first_byte } else { rest };
-        let read = tokio::time::timeout(limit, io.read(&mut buf[n..]))
+        let read = tokio::time::timeout_at(deadline, io.read(&mut buf[n..]))
             .await
             .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))??;
+        if n == 0 {
+            deadline = Instant::now() + rest;
+        }
         n += read;
         if read == 0 || buf[..n] != PREFACE[..n] {
             break false;
@@ -122,5 +128,30 @@ mod tests {
         assert_eq!(result.unwrap_err().kind(), io::ErrorKind::TimedOut);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
         drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_preface_dripped_a_byte_at_a_time_gets_one_deadline_not_one_per_byte() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let start = tokio::time::Instant::now();
+        let drip = tokio::spawn(async move {
+            for b in PREFACE.iter() {
+                if tokio::io::AsyncWriteExt::write_all(&mut client, &[*b])
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(9)).await;
+            }
+        });
+        let result = sniff(server, Duration::from_secs(75), Duration::from_secs(10)).await;
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(10),
+            "10 s from the first byte"
+        );
+        drip.abort();
     }
 }

@@ -56,6 +56,37 @@ pub async fn raw(addr: SocketAddr, bytes: &[u8]) -> Reply {
     parse(&data)
 }
 
+/// Sends `bytes` on a new connection and reads one response (head, and a body by its
+/// `Content-Length`), without waiting for the server to close: for requests that keep the
+/// connection open (an upgrade asked for, a keep-alive).
+pub async fn raw_one(addr: SocketAddr, bytes: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("send");
+    let mut data = Vec::new();
+    let read_one = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(split) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                let length = parse(&data[..split + 4])
+                    .header("content-length")
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                if data.len() >= split + 4 + length {
+                    return;
+                }
+            }
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => data.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read_one)
+        .await
+        .expect("response within 20s");
+    parse(&data)
+}
+
 pub async fn get(addr: SocketAddr, path: &str, fields: &[(&str, &str)]) -> Reply {
     raw(addr, &request("GET", path, fields)).await
 }

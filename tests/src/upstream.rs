@@ -26,6 +26,8 @@ use tokio::net::TcpListener;
 pub struct Seen {
     pub path_and_query: String,
     pub headers: HeaderMap,
+    /// The request's trailers, when `/upload` read its body to the end and there were any.
+    pub trailers: Option<HeaderMap>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -126,14 +128,19 @@ async fn handle(
     req: Request<Incoming>,
     seen: Arc<Mutex<Vec<Seen>>>,
 ) -> Result<Response<Body>, Infallible> {
-    seen.lock().unwrap().push(Seen {
-        path_and_query: req
-            .uri()
-            .path_and_query()
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
-        headers: req.headers().clone(),
-    });
+    let index = {
+        let mut seen = seen.lock().unwrap();
+        seen.push(Seen {
+            path_and_query: req
+                .uri()
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+            headers: req.headers().clone(),
+            trailers: None,
+        });
+        seen.len() - 1
+    };
     let response = match req.uri().path() {
         "/ws" => return Ok(echo_upgrade(req)),
         "/slow" => {
@@ -145,7 +152,12 @@ async fn handle(
             let mut total: u64 = 0;
             while let Some(frame) = body.frame().await {
                 match frame {
-                    Ok(f) => total += f.data_ref().map_or(0, |d| d.len() as u64),
+                    Ok(f) => {
+                        total += f.data_ref().map_or(0, |d| d.len() as u64);
+                        if let Ok(trailers) = f.into_trailers() {
+                            seen.lock().unwrap()[index].trailers = Some(trailers);
+                        }
+                    }
                     Err(_) => break,
                 }
             }
