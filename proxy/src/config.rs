@@ -112,6 +112,10 @@ impl Reader<'_> {
 
     /// Parses the flag or variable, or `default` when neither is set. On a problem, the
     /// error is recorded and the default is returned so that checking can go on.
+    #[expect(
+        clippy::expect_used,
+        reason = "the defaults are constants that parse (config tests load them all)"
+    )]
     fn parse<T>(
         &mut self,
         key: Key,

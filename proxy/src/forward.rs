@@ -46,6 +46,10 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    #[expect(
+        clippy::expect_used,
+        reason = "a scheme and an authority always make a URI"
+    )]
     pub fn new(config: &UpstreamConfig) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(config.connect_timeout));

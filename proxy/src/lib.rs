@@ -4,9 +4,6 @@
 //! The binary (`main.rs`) only parses configuration and starts [`app::run`]; everything
 //! else lives here, one idea per module.
 
-#![forbid(unsafe_code)]
-#![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
-
 pub mod admin;
 pub mod app;
 pub mod auth;

@@ -1,5 +1,10 @@
 //! edgeguard-proxy: configuration → logging → runtime → serve until SIGTERM → drain.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "the binary prints what it is asked for (--check-config, healthcheck)"
+)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

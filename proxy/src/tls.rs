@@ -111,6 +111,10 @@ impl CertStore {
     }
 
     /// The rustls configuration of a listener: TLS 1.2 and 1.3, ALPN h2 then http/1.1.
+    #[expect(
+        clippy::expect_used,
+        reason = "the aws-lc-rs provider always supports TLS 1.2 and 1.3"
+    )]
     pub fn server_config(self: &Arc<Self>) -> Arc<ServerConfig> {
         let mut config = ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])

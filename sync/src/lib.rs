@@ -4,9 +4,6 @@
 //! The steps live in [`rotation`] and act only through the traits of [`store`] and
 //! [`targets`]; the CLI and the rotation Lambda are thin shells over them.
 
-#![forbid(unsafe_code)]
-#![warn(missing_debug_implementations, rust_2018_idioms)]
-
 pub mod aws;
 pub mod config;
 pub mod drill;

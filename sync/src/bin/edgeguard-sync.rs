@@ -1,5 +1,7 @@
 //! edgeguard-sync: status, plan, rotate, prune, rollback, and the steps one by one.
 
+#![allow(clippy::print_stdout, reason = "a CLI: reports go to stdout")]
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;

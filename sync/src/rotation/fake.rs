@@ -17,26 +17,26 @@ use crate::targets::{Acceptor, Injector, Sent};
 use crate::value::{Secret, TargetValue};
 
 #[derive(Debug, Default)]
-pub struct State {
-    pub versions: Vec<(Version, Option<Secret>)>,
-    pub finished_at: Option<SystemTime>,
-    pub accepted: Vec<Vec<Secret>>,
-    pub sent: Vec<Secret>,
-    pub violations: Vec<String>,
+pub(crate) struct State {
+    pub(crate) versions: Vec<(Version, Option<Secret>)>,
+    pub(crate) finished_at: Option<SystemTime>,
+    pub(crate) accepted: Vec<Vec<Secret>>,
+    pub(crate) sent: Vec<Secret>,
+    pub(crate) violations: Vec<String>,
     /// The next this many injector sends fail.
-    pub failing_sends: usize,
+    pub(crate) failing_sends: usize,
     /// Injectors report their value as not yet in effect (a deployment in progress).
-    pub unsettled: bool,
+    pub(crate) unsettled: bool,
     /// Versions whose value the proxies would skip.
-    pub unusable: Vec<String>,
+    pub(crate) unusable: Vec<String>,
     /// How long each injector's send takes (a CloudFront deployment); past the deadline
     /// it gives up, as the real one does.
-    pub send_delay: Duration,
+    pub(crate) send_delay: Duration,
     /// The next this many direct probes with a value are refused (a WAF still
     /// propagating).
-    pub lagging_probes: usize,
+    pub(crate) lagging_probes: usize,
     /// Every change, in order: `accept`, `send`, `probe`.
-    pub log: Vec<&'static str>,
+    pub(crate) log: Vec<&'static str>,
 }
 
 impl State {
@@ -48,7 +48,7 @@ impl State {
             .collect()
     }
 
-    pub fn stage(&self, stage: &str) -> Option<Secret> {
+    pub(crate) fn stage(&self, stage: &str) -> Option<Secret> {
         self.versions
             .iter()
             .find(|(v, _)| v.has(stage))
@@ -57,11 +57,11 @@ impl State {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct World(pub Arc<Mutex<State>>);
+pub(crate) struct World(pub Arc<Mutex<State>>);
 
 impl World {
     /// One AWSCURRENT value everywhere, `acceptors` WAF rules and `injectors` locations.
-    pub fn new(acceptors: usize, injectors: usize) -> (Self, Secret) {
+    pub(crate) fn new(acceptors: usize, injectors: usize) -> (Self, Secret) {
         let v0 = Secret::generate().unwrap();
         let state = State {
             versions: vec![(
@@ -81,7 +81,7 @@ impl World {
 
     /// Registers `token` as AWSPENDING without a value, as Secrets Manager does before
     /// calling the rotation function.
-    pub fn register_pending(&self, token: &str) {
+    pub(crate) fn register_pending(&self, token: &str) {
         let version = Version {
             id: token.into(),
             stages: vec!["AWSPENDING".into()],
@@ -90,11 +90,11 @@ impl World {
         self.state().versions.push((version, None));
     }
 
-    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.0.lock().unwrap()
     }
 
-    pub fn acceptor(&self, i: usize) -> Box<dyn Acceptor> {
+    pub(crate) fn acceptor(&self, i: usize) -> Box<dyn Acceptor> {
         Box::new(FakeAcceptor {
             world: self.clone(),
             index: i,
@@ -103,13 +103,13 @@ impl World {
     }
 
     /// A direct probe (the ALB): a value gets through when every acceptor accepts it.
-    pub fn direct_probe(&self) -> Box<dyn Probe> {
+    pub(crate) fn direct_probe(&self) -> Box<dyn Probe> {
         Box::new(FakeProbe {
             world: self.clone(),
         })
     }
 
-    pub fn injector(&self, i: usize) -> Box<dyn Injector> {
+    pub(crate) fn injector(&self, i: usize) -> Box<dyn Injector> {
         Box::new(FakeInjector {
             world: self.clone(),
             index: i,
@@ -118,7 +118,7 @@ impl World {
     }
 
     /// Fails the test if any write broke the invariant.
-    pub fn assert_no_violations(&self) {
+    pub(crate) fn assert_no_violations(&self) {
         let s = self.state();
         assert!(
             s.violations.is_empty(),
@@ -128,7 +128,7 @@ impl World {
     }
 
     /// Makes the version holding `stage` look `age` old.
-    pub fn age(&self, stage: &str, age: Duration) {
+    pub(crate) fn age(&self, stage: &str, age: Duration) {
         let mut s = self.state();
         if let Some((v, _)) = s.versions.iter_mut().find(|(v, _)| v.has(stage)) {
             v.created = Some(SystemTime::now() - age);

@@ -27,33 +27,33 @@ const QUOTA: Duration = Duration::from_secs(5);
 
 /// One method and its integration (REST), or one route and its integration (HTTP API).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Method {
-    pub path: String,
-    pub http_method: String,
+pub(crate) struct Method {
+    pub(crate) path: String,
+    pub(crate) http_method: String,
     /// `HTTP_PROXY`, `AWS_PROXY`, …
-    pub kind: String,
-    pub uri: String,
-    pub parameters: BTreeMap<String, String>,
+    pub(crate) kind: String,
+    pub(crate) uri: String,
+    pub(crate) parameters: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
-pub struct ApiState {
-    pub working: Vec<Method>,
+pub(crate) struct ApiState {
+    pub(crate) working: Vec<Method>,
     /// Stage name → the deployed snapshot.
-    pub deployed: BTreeMap<String, Vec<Method>>,
-    pub fail_deployments: usize,
-    pub deployments: usize,
-    pub throttled: usize,
-    pub last_deployment: Option<Instant>,
+    pub(crate) deployed: BTreeMap<String, Vec<Method>>,
+    pub(crate) fail_deployments: usize,
+    pub(crate) deployments: usize,
+    pub(crate) throttled: usize,
+    pub(crate) last_deployment: Option<Instant>,
     /// Checks every deployment against the fake world's acceptors (the invariant at every
     /// write): `(header parameter key, world)`.
-    pub guard: Option<(String, World)>,
+    pub(crate) guard: Option<(String, World)>,
     /// HTTP API: the stage auto-deploys every change ("autoDeploy", AWS API reference).
-    pub auto_deploy: bool,
+    pub(crate) auto_deploy: bool,
     /// HTTP API: the status of the stage's latest deployment (`DEPLOYED` when unset).
-    pub deployment_status: Option<&'static str>,
+    pub(crate) deployment_status: Option<&'static str>,
     /// HTTP API: the stage's `LastDeploymentStatusMessage`.
-    pub last_deployment_message: Option<String>,
+    pub(crate) last_deployment_message: Option<String>,
 }
 
 impl ApiState {
@@ -93,7 +93,7 @@ impl ApiState {
     }
 
     /// Someone else in the account deployed just now (the quota is per account).
-    pub fn someone_deployed(&mut self) {
+    pub(crate) fn someone_deployed(&mut self) {
         self.last_deployment = Some(Instant::now());
     }
 
@@ -127,7 +127,7 @@ impl ApiState {
         )
     }
 
-    pub fn served(&self, stage: &str, path: &str, parameter: &str) -> Option<String> {
+    pub(crate) fn served(&self, stage: &str, path: &str, parameter: &str) -> Option<String> {
         self.deployed
             .get(stage)?
             .iter()
@@ -137,7 +137,7 @@ impl ApiState {
             .cloned()
     }
 
-    pub fn working_value(&self, path: &str, parameter: &str) -> Option<String> {
+    pub(crate) fn working_value(&self, path: &str, parameter: &str) -> Option<String> {
         self.working
             .iter()
             .find(|m| m.path == path)?
@@ -147,7 +147,7 @@ impl ApiState {
     }
 }
 
-pub type Shared = Arc<Mutex<ApiState>>;
+pub(crate) type Shared = Arc<Mutex<ApiState>>;
 
 fn meta(code: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).message(code).build()
@@ -155,7 +155,7 @@ fn meta(code: &str) -> ErrorMetadata {
 
 /// A REST API: working copy (GetResources, UpdateIntegration), CreateDeployment per
 /// stage, GetExport of a stage's deployment.
-pub fn rest_api(state: &Shared) -> aws_sdk_apigateway::Client {
+pub(crate) fn rest_api(state: &Shared) -> aws_sdk_apigateway::Client {
     use aws_sdk_apigateway::operation::create_deployment::{
         CreateDeploymentError, CreateDeploymentOutput,
     };
@@ -264,7 +264,7 @@ pub fn rest_api(state: &Shared) -> aws_sdk_apigateway::Client {
 /// An HTTP API stage without auto-deploy: integrations (the working copy), routes (one per
 /// method, `integrations/i<N>`), CreateDeployment with its status, GetStage and
 /// GetDeployment, ExportApi of the stage's deployment.
-pub fn http_api(state: &Shared, stage: &'static str) -> aws_sdk_apigatewayv2::Client {
+pub(crate) fn http_api(state: &Shared, stage: &'static str) -> aws_sdk_apigatewayv2::Client {
     use aws_sdk_apigatewayv2::operation::create_deployment::{
         CreateDeploymentError, CreateDeploymentOutput,
     };

@@ -82,6 +82,10 @@ impl CloudFrontInjector {
     }
 
     /// `config` with the header set to `value` on the listed origins, other headers kept.
+    #[expect(
+        clippy::expect_used,
+        reason = "the SDK builders fail only on unset required fields, all set here"
+    )]
     fn with_header(&self, mut config: DistributionConfig, value: &Secret) -> DistributionConfig {
         if let Some(origins) = config.origins.as_mut() {
             for origin in origins

@@ -55,6 +55,10 @@ pub fn read(statement: &Statement, header: &str) -> Result<(Shape, Vec<TargetVal
 }
 
 /// The statement for `values`, in `shape`.
+#[expect(
+    clippy::expect_used,
+    reason = "the SDK builders fail only on unset required fields, all set here"
+)]
 pub fn write(shape: &Shape, header: &str, values: &[Secret]) -> Statement {
     let inner = match values {
         [one] => byte_match(header, one),
@@ -90,6 +94,10 @@ pub fn write(shape: &Shape, header: &str, values: &[Secret]) -> Statement {
     }
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "the SDK builders fail only on unset required fields, all set here"
+)]
 fn byte_match(header: &str, value: &Secret) -> Statement {
     let statement = ByteMatchStatement::builder()
         .search_string(Blob::new(value.expose()))
