@@ -6,7 +6,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
@@ -62,13 +62,15 @@ pub async fn serve(
     tracker: TaskTracker,
 ) {
     let ctx = Arc::new(ctx);
+    let mut accept_errors = AcceptErrors::default();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(error) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(%error, "accept failed");
+                    // EMFILE and friends: the connections already open are served on;
+                    // back off briefly instead of spinning, and log at a rate limit.
+                    accept_errors.report(&error);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -88,6 +90,34 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let span = tracing::debug_span!("conn", listener = ctx.gate.listener().as_str(), %peer);
         tracker.spawn(connection(stream, ctx.clone(), shutdown.clone(), permit).instrument(span));
+    }
+}
+
+/// Failed accepts, logged at most once per [`AcceptErrors::EVERY`] with the number left
+/// unlogged in between: under file-descriptor exhaustion an accept fails 20 times a
+/// second, and a log line each would bury everything else.
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    last_logged: Option<Instant>,
+    unlogged: u64,
+}
+
+impl AcceptErrors {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn report(&mut self, error: &std::io::Error) {
+        let now = Instant::now();
+        if self.last_logged.is_some_and(|t| now < t + Self::EVERY) {
+            self.unlogged += 1;
+            return;
+        }
+        tracing::warn!(
+            %error,
+            since_last_line = self.unlogged,
+            "accept failed (out of file descriptors?); open connections are served on, new ones wait"
+        );
+        self.last_logged = Some(now);
+        self.unlogged = 0;
     }
 }
 

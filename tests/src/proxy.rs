@@ -39,6 +39,7 @@ pub struct Builder {
     args: Vec<String>,
     env: Vec<(String, String)>,
     internal: bool,
+    fd_limit: Option<u64>,
 }
 
 impl Builder {
@@ -58,6 +59,7 @@ impl Builder {
             args: args.iter().map(|s| s.to_string()).collect(),
             env: vec![("EDGEGUARD_LOG".into(), "info".into())],
             internal: false,
+            fd_limit: None,
         }
     }
 
@@ -88,6 +90,12 @@ impl Builder {
         self
     }
 
+    /// Runs the proxy with at most `n` open file descriptors (RLIMIT_NOFILE).
+    pub fn fd_limit(mut self, n: u64) -> Self {
+        self.fd_limit = Some(n);
+        self
+    }
+
     pub fn internal(mut self) -> Self {
         self.internal = true;
         self.arg("--internal-listen", "127.0.0.1:0")
@@ -110,6 +118,23 @@ impl Builder {
             }
         }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some(n) = self.fd_limit {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         let mut child = command.spawn().expect("start edgeguard-proxy");
         let lines = crate::capture_output(&mut child);
         let mut proxy = Proxy {
@@ -167,6 +192,11 @@ impl Proxy {
     pub fn admin(&self) -> SocketAddr {
         self.admin.expect("admin listener")
     }
+    /// Whether the process is still running.
+    pub fn child_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }

@@ -210,3 +210,64 @@ impl http_body::Body for Frames {
         std::task::Poll::Ready(self.0.pop().map(Ok))
     }
 }
+
+/// Out of file descriptors (`RLIMIT_NOFILE` 64, 120 connections): the connections the
+/// proxy has are served on, the failed accepts are logged at a rate limit, the proxy never
+/// exits, and it accepts again once descriptors are free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_proxy_serves_on_and_recovers() {
+    use edgeguard_tests::client::KeepAlive;
+
+    let mut f = Fixture::start(|b| b.fd_limit(64)).await;
+    let addr = f.proxy.enforcing();
+    let secret = f.a.clone();
+    let fields = [(H, secret.as_str())];
+    // A client connection with its own app connection (from its second request on).
+    let mut kept = KeepAlive::connect(addr).await;
+    for _ in 0..3 {
+        assert_eq!(kept.get("/before", &fields).await.unwrap().0, 200);
+    }
+    // Far more connections than descriptors: the kernel completes them (backlog); the
+    // proxy accepts until EMFILE.
+    let mut flood = Vec::new();
+    for _ in 0..120 {
+        flood.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let exhausted = Instant::now();
+    // Wait until the proxy has hit the limit (its log says so), then keep it there a while.
+    edgeguard_tests::poll(
+        Duration::from_secs(10),
+        "an accept failure in the log",
+        || std::future::ready(f.proxy.output().contains("accept failed").then_some(())),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await; // exhaustion lasting is the subject
+    for _ in 0..5 {
+        let (status, _, _) = kept.get("/during", &fields).await.unwrap();
+        assert_eq!(status, 200, "an open connection is served on");
+    }
+    let lines = f.proxy.output().matches("accept failed").count();
+    assert!(
+        lines <= 2,
+        "{lines} accept-failure lines in {:?}: not rate limited",
+        exhausted.elapsed()
+    );
+    drop(flood);
+    // Descriptors come back as the proxy sees the flood's connections close.
+    edgeguard_tests::poll(Duration::from_secs(20), "a new connection served again", || async {
+        let mut s = TcpStream::connect(addr).await.ok()?;
+        let req = format!(
+            "GET /after HTTP/1.1\r\nHost: app.example.com\r\n{H}: {secret}\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        buf.starts_with(b"HTTP/1.1 200").then_some(())
+    })
+    .await;
+    assert!(f.proxy.child_running(), "the proxy never exits");
+    assert!(!f.upstream.seen_at("/after").is_empty());
+}
