@@ -1,0 +1,174 @@
+//! The request gate end to end: arbitrary bytes into a served connection of the proxy's
+//! enforcing listener (the binary's own serving code: sniffing, HTTP/1.1 or h2c, the check,
+//! the strip, forwarding) in front of an upstream that records what reaches it. Invariants:
+//! - the secret never reaches the upstream: no `x-origin-verify` field, no field (or
+//!   trailer) whose value is the secret;
+//! - nothing reaches the upstream without the secret in the input, except a GET or HEAD of
+//!   the health path.
+#![no_main]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use edgeguard_proxy::auth::{AcceptedSet, AcceptedValue, Secret};
+use edgeguard_proxy::forward::{Upstream, UpstreamConfig};
+use edgeguard_proxy::gate::{Gate, GateConfig};
+use edgeguard_proxy::metrics::Listener;
+use edgeguard_proxy::serve::{self, ConnLimits, ListenerCtx};
+use edgeguard_proxy::state::Shared;
+use http::{HeaderMap, HeaderName, Method};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use libfuzzer_sys::fuzz_target;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const SECRET: &str = "kq3Zr0c1T9xW5yPp8N2bVfLmHs7Ud4Ea6GoJiRtYeQw";
+const HEADER: HeaderName = HeaderName::from_static("x-origin-verify");
+
+/// What the upstream saw of one request.
+struct Seen {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    trailers: Option<HeaderMap>,
+}
+
+struct Stage {
+    runtime: Runtime,
+    proxy: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+static STAGE: LazyLock<Stage> = LazyLock::new(|| {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+    let proxy = runtime.block_on(start(seen.clone()));
+    Stage {
+        runtime,
+        proxy,
+        seen,
+    }
+});
+
+async fn start(seen: Arc<Mutex<Vec<Seen>>>) -> SocketAddr {
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = upstream.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req: http::Request<Incoming>| {
+                    let seen = seen.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let collected = body.collect().await.ok();
+                        seen.lock().unwrap().push(Seen {
+                            method: parts.method,
+                            path: parts.uri.path().to_owned(),
+                            headers: parts.headers,
+                            trailers: collected.and_then(|c| c.trailers().cloned()),
+                        });
+                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"ok"))))
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    let shared = Arc::new(Shared::default());
+    let set = AcceptedSet::new(vec![AcceptedValue::new(
+        "current".into(),
+        Secret::new(SECRET.as_bytes()).unwrap(),
+        Arc::default(),
+    )])
+    .unwrap();
+    shared.accepted.store(Some(Arc::new(set)));
+    let upstream = Upstream::new(&UpstreamConfig {
+        scheme: http::uri::Scheme::HTTP,
+        authority: upstream_addr.to_string().parse().unwrap(),
+        connect_timeout: Duration::from_secs(1),
+        timeout: Duration::from_secs(2),
+        pool_idle_timeout: Duration::from_secs(4),
+    });
+    let gate = Gate::new(
+        Listener::Enforcing,
+        Arc::new(GateConfig {
+            header: HEADER,
+            health_paths: vec!["/healthz".into()],
+        }),
+        shared,
+        upstream,
+    );
+    let ctx = ListenerCtx {
+        gate,
+        limits: Arc::new(ConnLimits {
+            idle_timeout: Duration::from_secs(2),
+            header_read_timeout: Duration::from_millis(500),
+            max_header_bytes: 16 * 1024,
+            tls_handshake_timeout: Duration::from_secs(1),
+        }),
+        tls: None,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve::serve(
+        listener,
+        ctx,
+        Arc::new(Semaphore::new(256)),
+        CancellationToken::new(),
+        TaskTracker::new(),
+    ));
+    addr
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let stage = &*STAGE;
+    stage.seen.lock().unwrap().clear();
+    stage.runtime.block_on(async {
+        let Ok(mut stream) = TcpStream::connect(stage.proxy).await else {
+            return;
+        };
+        let _ = stream.write_all(data).await;
+        let _ = stream.shutdown().await;
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut sink)).await;
+    });
+    // Requests still on their way to the upstream land before the connection's answer,
+    // which the read above waited for.
+    let with_secret = contains(data, SECRET.as_bytes());
+    for s in stage.seen.lock().unwrap().iter() {
+        let all = s.headers.iter().chain(s.trailers.iter().flat_map(|t| t.iter()));
+        for (name, value) in all {
+            assert_ne!(name, HEADER, "the header reached the upstream");
+            assert_ne!(value.as_bytes(), SECRET.as_bytes(), "the secret reached the upstream in {name}");
+        }
+        let health = (s.method == Method::GET || s.method == Method::HEAD) && s.path == "/healthz";
+        assert!(
+            with_secret || health,
+            "{} {} reached the upstream without the secret in the input",
+            s.method,
+            s.path
+        );
+    }
+});
