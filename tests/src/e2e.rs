@@ -74,6 +74,25 @@ impl Stage {
         }
     }
 
+    /// Writes the sync configuration with a probe through each front door and a direct
+    /// probe at each proxy (what `drill` needs).
+    pub fn configure_probes(&self) {
+        let mut config = self.world.toml(TIMING);
+        for door in DOORS {
+            config.push_str(&format!(
+                "\n[[probe]]\nurl = \"{}/drill\"\n",
+                self.edge.url(door)
+            ));
+        }
+        for proxy in &self.proxies {
+            config.push_str(&format!(
+                "\n[[probe]]\nurl = \"http://{}/drill\"\ndirect = true\n",
+                proxy.enforcing()
+            ));
+        }
+        std::fs::write(&self.world.config, config).unwrap();
+    }
+
     pub fn targets(&self) -> Vec<SocketAddr> {
         self.proxies.iter().map(Proxy::enforcing).collect()
     }

@@ -170,20 +170,7 @@ async fn several_rotations_under_load_fail_no_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_drill_passes_through_the_edge_twin() {
     let mut stage = Stage::start(None).await;
-    let mut config = stage.world.toml(e2e::TIMING);
-    for door in DOORS {
-        config.push_str(&format!(
-            "\n[[probe]]\nurl = \"{}/drill\"\n",
-            stage.edge.url(door)
-        ));
-    }
-    for proxy in &stage.proxies {
-        config.push_str(&format!(
-            "\n[[probe]]\nurl = \"http://{}/drill\"\ndirect = true\n",
-            proxy.enforcing()
-        ));
-    }
-    std::fs::write(&stage.world.config, config).unwrap();
+    stage.configure_probes();
     let junit = stage.world.config.with_file_name("drill.xml");
     let (code, out, err) = stage.world.sync(&[
         "drill",

@@ -73,20 +73,7 @@ async fn main() -> ExitCode {
         edgeguard_tests::e2e::RPS
     );
 
-    let mut config = w.toml(edgeguard_tests::e2e::TIMING);
-    for door in DOORS {
-        config.push_str(&format!(
-            "\n[[probe]]\nurl = \"{}/drill\"\n",
-            stage.edge.url(door)
-        ));
-    }
-    for proxy in &stage.proxies {
-        config.push_str(&format!(
-            "\n[[probe]]\nurl = \"http://{}/drill\"\ndirect = true\n",
-            proxy.enforcing()
-        ));
-    }
-    std::fs::write(&w.config, config).unwrap();
+    stage.configure_probes();
 
     println!("== edgeguard-sync status (targets by stage, never by value)");
     let (_, out, _) = w.sync(&["status"]);
