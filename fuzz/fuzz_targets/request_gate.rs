@@ -31,7 +31,7 @@ use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -52,6 +52,11 @@ struct Stage {
     seen: Arc<Mutex<Vec<Seen>>>,
     /// Upstream connections accepted and not yet closed.
     open: Arc<AtomicUsize>,
+    upstream: SocketAddr,
+    /// The harness's own connection to the upstream, which marks the end of an input.
+    sentinel: Arc<Mutex<Option<SocketAddr>>>,
+    /// Told when the sentinel is accepted and when an upstream connection ends.
+    changed: Arc<Notify>,
 }
 
 static STAGE: LazyLock<Stage> = LazyLock::new(|| {
@@ -62,26 +67,54 @@ static STAGE: LazyLock<Stage> = LazyLock::new(|| {
         .unwrap();
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let open: Arc<AtomicUsize> = Arc::default();
-    let proxy = runtime.block_on(start(seen.clone(), open.clone()));
+    let sentinel: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+    let changed: Arc<Notify> = Arc::default();
+    let (proxy, upstream) = runtime.block_on(start(
+        seen.clone(),
+        open.clone(),
+        sentinel.clone(),
+        changed.clone(),
+    ));
     Stage {
         runtime,
         proxy,
         seen,
         open,
+        upstream,
+        sentinel,
+        changed,
     }
 });
 
-/// The upstream answers every request with `Connection: close`, so that once an input's
-/// connection to the proxy is over, the upstream connections it caused close too: the
-/// harness waits for that before checking, or a request whose body the upstream was still
-/// reading would be recorded during the next input (and blamed on it).
-async fn start(seen: Arc<Mutex<Vec<Seen>>>, open: Arc<AtomicUsize>) -> SocketAddr {
+/// A request of one input must not be recorded during the next (and blamed on it). When
+/// an input's connection to the proxy is over, the upstream connections it caused are
+/// established (loopback connects complete in the call) but may still wait in the
+/// listener's queue, or be mid-request. So the harness then connects itself (the
+/// sentinel): the queue is first in, first out, so once the sentinel is accepted every
+/// earlier connection has been. And the upstream answers every request with
+/// `Connection: close`, so each of those connections ends after its one request: the
+/// harness waits for none to be open.
+async fn start(
+    seen: Arc<Mutex<Vec<Seen>>>,
+    open: Arc<AtomicUsize>,
+    sentinel: Arc<Mutex<Option<SocketAddr>>>,
+    changed: Arc<Notify>,
+) -> (SocketAddr, SocketAddr) {
     let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upstream_addr = upstream.local_addr().unwrap();
     tokio::spawn(async move {
-        while let Ok((stream, _)) = upstream.accept().await {
+        while let Ok((stream, peer)) = upstream.accept().await {
+            {
+                let mut s = sentinel.lock().unwrap();
+                if *s == Some(peer) {
+                    *s = None;
+                    changed.notify_waiters();
+                    continue;
+                }
+            }
             let seen = seen.clone();
             let open = open.clone();
+            let changed = changed.clone();
             open.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let service = service_fn(move |req: http::Request<Incoming>| {
@@ -107,6 +140,7 @@ async fn start(seen: Arc<Mutex<Vec<Seen>>>, open: Arc<AtomicUsize>) -> SocketAdd
                     .with_upgrades()
                     .await;
                 open.fetch_sub(1, Ordering::SeqCst);
+                changed.notify_waiters();
             });
         }
     });
@@ -153,7 +187,7 @@ async fn start(seen: Arc<Mutex<Vec<Seen>>>, open: Arc<AtomicUsize>) -> SocketAdd
         CancellationToken::new(),
         TaskTracker::new(),
     ));
-    addr
+    (addr, upstream_addr)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -172,13 +206,23 @@ fuzz_target!(|data: &[u8]| {
         let mut sink = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut sink)).await;
         // The proxy has closed this connection (or the read timed out): wait, bounded, for
-        // the upstream connections it caused to be over, so that what they carried is
-        // recorded under this input.
-        for _ in 0..3000 {
-            if stage.open.load(Ordering::SeqCst) == 0 {
+        // the upstream connections it caused to be accepted (the sentinel's turn) and over.
+        let sentinel = tokio::net::TcpSocket::new_v4().unwrap();
+        sentinel.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        *stage.sentinel.lock().unwrap() = Some(sentinel.local_addr().unwrap());
+        let _sentinel = sentinel.connect(stage.upstream).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            // Enabled before the check, so that a change between the two is not missed.
+            let changed = stage.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if stage.sentinel.lock().unwrap().is_none() && stage.open.load(Ordering::SeqCst) == 0 {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                break;
+            }
         }
     });
     let with_secret = contains(data, SECRET.as_bytes());

@@ -13,6 +13,7 @@ pub mod lambda_runtime;
 pub mod load;
 pub mod moto;
 pub mod proxy;
+pub mod soak;
 pub mod tls;
 pub mod upstream;
 pub mod world;
