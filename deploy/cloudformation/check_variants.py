@@ -1,0 +1,210 @@
+"""Renders edgeguard.yaml for every variant (each combination of front doors, with the
+optional parts off and on) with cloud-radar, a CloudFormation renderer for tests, and checks
+what a real account would trip over and cfn-lint cannot see:
+
+- the rotation schedule (whose creation runs testSecret, which probes) depends on every
+  resource the probes and targets reach;
+- the rotation role: per mode (no deployments: no POST), UpdateWebACL on what the ACL can
+  reference, GetWebACL on the distribution's web ACL when it has one;
+- the private zone: associated with each peered VPC given, and holding the origin name
+  when that name is under the service's;
+- the header redacted from the WAF logs, access logs on both ALBs, HTTP redirected to HTTPS
+  on the internal ALB;
+- every alarm sends to the topic;
+- the secret's value (a marker stands in for every {{resolve:secretsmanager:…}}) only in
+  the four places that inject or match it: never in an environment variable or an output.
+
+Usage: python check_variants.py TEMPLATE
+"""
+
+import contextlib
+import io
+import itertools
+import json
+import sys
+
+from cfn_tools import load_yaml
+from cloud_radar.cf.unit import Template, functions
+
+MARKER = "SECRET-VALUE-MARKER"
+# Where the value must be: the WAF rule, the REST stage variable, the HTTP API mapping, the
+# CloudFront origin header.
+MAY_HOLD_THE_VALUE = {"WebAcl", "RestStage", "HttpIntegration", "Distribution"}
+REGION = "us-east-1"
+
+REQUIRED = {
+    "DomainName": "api.example.com",
+    "OriginDomainName": "origin.api.example.com",
+    "CertificateArn": "arn:aws:acm:us-east-1:111111111111:certificate/service",
+    "OriginCertificateArn": "arn:aws:acm:us-east-1:111111111111:certificate/origin",
+    "AppImage": "app:1",
+    "ProxyImage": "edgeguard-proxy:1",
+    "RotationLambdaS3Bucket": "artifacts",
+    # cloud-radar substitutes Number parameters as numbers, which Fn::Sub rejects.
+    "DualAcceptWindowMinutes": "15",
+    "AppPort": "8080",
+    "LogRetentionDays": "90",
+    "DesiredCount": "2",
+}
+OPTIONAL_ON = {
+    "PublicHostedZoneId": "Z0000000000000000000",
+    "CloudFrontCertificateArn": "arn:aws:acm:us-east-1:111111111111:certificate/cdn",
+    "CloudFrontWebAclArn": "arn:aws:wafv2:us-east-1:111111111111:global/webacl/cdn/abc",
+    "PeeredCidr1": "10.50.0.0/16",
+    "PeerVpc1Id": "vpc-00000000000000001",
+    "PeerVpc2Id": "vpc-00000000000000002",
+    "PeerVpc2Region": "eu-west-1",
+    "OriginInServiceZone": "false",
+    "AlarmEmail": "oncall@example.com",
+}
+
+
+class AnySecret(dict):
+    """Every dynamic reference to Secrets Manager resolves to the marker."""
+
+    def __contains__(self, key):
+        return True
+
+    def __getitem__(self, key):
+        return MARKER
+
+
+def load(path):
+    raw = load_yaml(open(path).read())
+    # cloud-radar reads any "Condition" key as the condition function; a container's
+    # DependsOn entry has one ("HEALTHY") that is not. Renamed here only.
+    for container in raw["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]:
+        for dep in container.get("DependsOn", []):
+            dep["ContainerCondition"] = dep.pop("Condition")
+    return json.loads(json.dumps(raw))
+
+
+def render(raw, params):
+    # Fn::GetAZs would fetch the region list from the internet.
+    functions.REGION_DATA = [{"code": REGION, "zones": [f"{REGION}a", f"{REGION}b"]}]
+    # cloud-radar prints the template object while rendering: not ours to show.
+    with contextlib.redirect_stdout(io.StringIO()):
+        template = Template(json.loads(json.dumps(raw)), imports={}, dynamic_references={"secretsmanager": AnySecret()})
+        stack = template.create_stack(params, region=REGION)
+    return stack.data
+
+
+def statements(resources, role):
+    for policy in resources[role]["Properties"].get("Policies", []):
+        for st in policy["PolicyDocument"]["Statement"]:
+            if st:  # AWS::NoValue renders as ""
+                yield st
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def check(rendered, params, problems, name):
+    res = rendered["Resources"]
+
+    def fail(text):
+        problems.append(f"{name}: {text}")
+
+    # The rotation schedule waits for everything the rotation reaches.
+    reached = {"Service", "PublicListener", "PrivateRecord", "OriginRecord", "PrivateOriginRecord",
+               "RestStage", "HttpStage", "HttpRoute", "Distribution"} & set(res)
+    handle = res.get("RotationPrerequisites", {})
+    referenced = {v for v in handle.get("Metadata", {}).values() if v}
+    if not {"RotationPrerequisites", "WebAclAssociation", "RotationInvokePermission"} <= set(as_list(res["SecretRotation"].get("DependsOn", []))):
+        fail("SecretRotation does not depend on RotationPrerequisites, WebAclAssociation and RotationInvokePermission")
+    if reached - referenced:
+        fail(f"the rotation schedule does not wait for {sorted(reached - referenced)}")
+
+    # The rotation role.
+    role = list(statements(res, "RotationRole"))
+    for st in role:
+        actions = as_list(st["Action"])
+        if st["Effect"] == "Allow" and any(a in ("*", "apigateway:*", "apigateway:POST", "wafv2:*") for a in actions):
+            fail(f"the rotation role allows {actions} (no deployment is needed in these modes)")
+        if st["Effect"] == "Allow" and "*" in as_list(st["Resource"]):
+            fail(f"the rotation role allows {actions} on every resource")
+    if "RestApi" in res:
+        rest = [st for st in role if any(str(r).startswith("arn:aws:apigateway:") and "/restapis/" in str(r) for r in as_list(st["Resource"]))]
+        if [sorted(as_list(st["Action"])) for st in rest] != [["apigateway:GET", "apigateway:PATCH"]] or \
+                as_list(rest[0]["Resource"]) != [f"arn:aws:apigateway:{REGION}::/restapis/RestApi/stages/prod"]:
+            fail(f"REST API (stage_variable mode) grants other than GET/PATCH on the stage: {rest}")
+    if "HttpApi" in res:
+        patch = [st for st in role if "apigateway:PATCH" in as_list(st["Action"]) and any("/apis/" in str(r) for r in as_list(st["Resource"]))]
+        if [as_list(st["Resource"]) for st in patch] != [[f"arn:aws:apigateway:{REGION}::/apis/HttpApi/integrations/HttpIntegration"]]:
+            fail(f"HTTP API: PATCH beyond the one integration: {patch}")
+    update_acl = {r for st in role if "wafv2:UpdateWebACL" in as_list(st["Action"]) for r in as_list(st["Resource"])}
+    for kind in ("managedruleset", "rulegroup", "ipset", "regexpatternset"):
+        if not any(f":regional/{kind}/" in r for r in update_acl):
+            fail(f"UpdateWebACL is not granted on the {kind}s a web ACL may reference")
+    cdn_acl = params.get("CloudFrontWebAclArn", "")
+    get_cdn_acl = any("wafv2:GetWebACL" in as_list(st["Action"]) and cdn_acl in as_list(st["Resource"]) for st in role)
+    if bool("Distribution" in res and cdn_acl) != get_cdn_acl:
+        fail("wafv2:GetWebACL on the distribution's web ACL: granted without one, or missing with one")
+
+    # DNS inside the VPC.
+    vpcs = [v for v in res["PrivateZone"]["Properties"]["VPCs"] if v]
+    wanted = [("Vpc", REGION)]
+    for n in ("1", "2"):
+        if params.get(f"PeerVpc{n}Id"):
+            wanted.append((params[f"PeerVpc{n}Id"], params.get(f"PeerVpc{n}Region") or REGION))
+    if [(v["VPCId"], v["VPCRegion"]) for v in vpcs] != wanted:
+        fail(f"the private zone is associated with {vpcs}, not {wanted}")
+    if ("PrivateOriginRecord" in res) != (params.get("OriginInServiceZone", "true") == "true"):
+        fail("the private zone's record for the origin name does not follow OriginInServiceZone")
+
+    # Logs.
+    redacted = res["WafLogging"]["Properties"].get("RedactedFields") or []
+    if {"SingleHeader": {"Name": "x-origin-verify"}} not in redacted:
+        fail("the WAF logs do not redact x-origin-verify")
+    if not res["WafLogGroup"]["Properties"]["LogGroupName"].startswith("aws-waf-logs-"):
+        fail("the WAF log group's name must start with aws-waf-logs-")
+    for alb in ("PublicAlb", "InternalAlb"):
+        attrs = {a["Key"]: a["Value"] for a in res[alb]["Properties"]["LoadBalancerAttributes"]}
+        if attrs.get("access_logs.s3.enabled") != "true":
+            fail(f"{alb} has no access logs")
+    redirects = [r for r in res.values() if r["Type"] == "AWS::ElasticLoadBalancingV2::Listener"
+                 and r["Properties"].get("Port") == 80]
+    if [r["Properties"]["LoadBalancerArn"] for r in redirects] != ["InternalAlb"] or \
+            redirects[0]["Properties"]["DefaultActions"][0]["Type"] != "redirect":
+        fail("port 80 must exist on the internal ALB only, as a redirect to HTTPS")
+
+    # Alarms page.
+    for rname, r in res.items():
+        if r["Type"] == "AWS::CloudWatch::Alarm" and "AlarmTopic" not in as_list(r["Properties"].get("AlarmActions", [])):
+            fail(f"alarm {rname} does not send to AlarmTopic")
+    if ("AlarmEmailSubscription" in res) != bool(params.get("AlarmEmail")):
+        fail("the e-mail subscription does not follow AlarmEmail")
+
+    # The secret's value stays where it is injected or matched.
+    holders = {rname for rname, r in res.items() if MARKER in json.dumps(r)}
+    if holders - MAY_HOLD_THE_VALUE:
+        fail(f"the secret's value reaches {sorted(holders - MAY_HOLD_THE_VALUE)}")
+    if MARKER in json.dumps(rendered.get("Outputs", {})):
+        fail("the secret's value is in an output")
+    for c in res["TaskDefinition"]["Properties"]["ContainerDefinitions"]:
+        if MARKER in json.dumps(c.get("Environment", [])):
+            fail(f"the secret's value is in container {c['Name']}'s environment")
+
+
+def main():
+    path = sys.argv[1]
+    raw = load(path)
+    problems = []
+    count = 0
+    for rest, http, cdn in itertools.product(["true", "false"], repeat=3):
+        for optional in (False, True):
+            params = dict(REQUIRED, EnableRestApi=rest, EnableHttpApi=http, EnableCloudFront=cdn)
+            if optional:
+                params.update(OPTIONAL_ON)
+            name = f"rest={rest} http={http} cloudfront={cdn} optional={'on' if optional else 'off'}"
+            check(render(raw, params), params, problems, name)
+            count += 1
+    if problems:
+        print("\n".join(problems))
+        sys.exit(1)
+    print(f"{path}: {count} variants rendered; dependencies, IAM, DNS, logs, alarms and the secret's places check out")
+
+
+if __name__ == "__main__":
+    main()
