@@ -11,6 +11,8 @@ what a real account would trip over and cfn-lint cannot see:
 - the header redacted from the WAF logs, access logs on both ALBs, HTTP redirected to HTTPS
   on the internal ALB;
 - every alarm sends to the topic;
+- the public name on exactly the front door chosen (a custom domain mapped to its stage, or
+  the distribution's alias), its public record to that front door, never to the ALB;
 - the secret's value (a marker stands in for every {{resolve:secretsmanager:…}}) only in
   the four places that inject or match it: never in an environment variable or an output.
 
@@ -169,6 +171,27 @@ def check(rendered, params, problems, name):
             redirects[0]["Properties"]["DefaultActions"][0]["Type"] != "redirect":
         fail("port 80 must exist on the internal ALB only, as a redirect to HTTPS")
 
+    # The public name: on the chosen front door only, and never on the ALB.
+    door = params.get("PublicFrontDoor", "none")
+    owners = {k for k in ("RestDomainName", "HttpDomainName") if k in res}
+    if "Distribution" in res and REQUIRED["DomainName"] in as_list(res["Distribution"]["Properties"]["DistributionConfig"].get("Aliases") or []):
+        owners.add("Distribution")
+    expected = {"none": set(), "rest": {"RestDomainName"}, "http": {"HttpDomainName"}, "cloudfront": {"Distribution"}}[door]
+    if owners != expected:
+        fail(f"the public name is on {sorted(owners)}, not on the {door} front door")
+    if "RestDomainName" in res and res["RestBasePathMapping"]["Properties"]["Stage"] != "RestStage":
+        fail("the REST custom domain is not mapped to the stage")
+    if "HttpDomainName" in res and res["HttpApiMapping"]["Properties"]["Stage"] != "HttpStage":
+        fail("the HTTP API custom domain is not mapped to the stage")
+    public_records = [r for r in res.values() if r["Type"] == "AWS::Route53::RecordSet"
+                      and r["Properties"]["HostedZoneId"] == params.get("PublicHostedZoneId")
+                      and r["Properties"]["Name"] == REQUIRED["DomainName"]]
+    if params.get("PublicHostedZoneId") and door != "none" and len(public_records) != 1:
+        fail(f"{len(public_records)} public records for the public name, not 1")
+    for r in public_records:
+        if "PublicAlb" in json.dumps(r):
+            fail("the public name points at the public ALB, not at a front door")
+
     # Alarms page.
     for rname, r in res.items():
         if r["Type"] == "AWS::CloudWatch::Alarm" and "AlarmTopic" not in as_list(r["Properties"].get("AlarmActions", [])):
@@ -193,11 +216,13 @@ def main():
     problems = []
     count = 0
     for rest, http, cdn in itertools.product(["true", "false"], repeat=3):
-        for optional in (False, True):
-            params = dict(REQUIRED, EnableRestApi=rest, EnableHttpApi=http, EnableCloudFront=cdn)
+        enabled = [d for d, on in (("rest", rest), ("http", http), ("cloudfront", cdn)) if on == "true"]
+        # Optional parts off (no public name), then on with each enabled door public.
+        for optional, door in [(False, "none")] + [(True, d) for d in enabled or ["none"]]:
+            params = dict(REQUIRED, EnableRestApi=rest, EnableHttpApi=http, EnableCloudFront=cdn, PublicFrontDoor=door)
             if optional:
                 params.update(OPTIONAL_ON)
-            name = f"rest={rest} http={http} cloudfront={cdn} optional={'on' if optional else 'off'}"
+            name = f"rest={rest} http={http} cloudfront={cdn} optional={'on' if optional else 'off'} public={door}"
             check(render(raw, params), params, problems, name)
             count += 1
     if problems:
