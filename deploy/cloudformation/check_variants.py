@@ -10,7 +10,7 @@ what a real account would trip over and cfn-lint cannot see:
   when that name is under the service's;
 - the header redacted from the WAF logs, access logs on both ALBs, HTTP redirected to HTTPS
   on the internal ALB;
-- every alarm sends to the topic;
+- every alarm sends to the topic; the dashboard's body is JSON;
 - the public name on exactly the front door chosen (a custom domain mapped to its stage, or
   the distribution's alias), its public record to that front door, never to the ALB;
 - the secret's value (a marker stands in for every {{resolve:secretsmanager:…}}) only in
@@ -56,7 +56,9 @@ OPTIONAL_ON = {
     "PeerVpc1Id": "vpc-00000000000000001",
     "PeerVpc2Id": "vpc-00000000000000002",
     "PeerVpc2Region": "eu-west-1",
+    # An origin name outside the service's, as OriginInServiceZone=false says.
     "OriginInServiceZone": "false",
+    "OriginDomainName": "origin.example.net",
     "AlarmEmail": "oncall@example.com",
 }
 
@@ -154,6 +156,14 @@ def check(rendered, params, problems, name):
         fail(f"the private zone is associated with {vpcs}, not {wanted}")
     if ("PrivateOriginRecord" in res) != (params.get("OriginInServiceZone", "true") == "true"):
         fail("the private zone's record for the origin name does not follow OriginInServiceZone")
+    # Inside the VPC the zone answers every name under DomainName: each such name the
+    # template uses must have a record there, or it is NXDOMAIN inside and fine outside.
+    zone = params["DomainName"]
+    private = {r["Properties"]["Name"] for r in res.values()
+               if r["Type"] == "AWS::Route53::RecordSet" and r["Properties"]["HostedZoneId"] == "PrivateZone"}
+    for used in (params["DomainName"], params["OriginDomainName"]):
+        if (used == zone or used.endswith("." + zone)) and used not in private:
+            fail(f"{used} is under the private zone {zone} but has no record there")
 
     # Logs.
     redacted = res["WafLogging"]["Properties"].get("RedactedFields") or []
@@ -191,6 +201,14 @@ def check(rendered, params, problems, name):
     for r in public_records:
         if "PublicAlb" in json.dumps(r):
             fail("the public name points at the public ALB, not at a front door")
+
+    # The dashboard's body is JSON once substituted (CloudFormation only sees a string).
+    try:
+        widgets = json.loads(res["Dashboard"]["Properties"]["DashboardBody"])["widgets"]
+        if not widgets:
+            fail("the dashboard has no widgets")
+    except (ValueError, KeyError) as e:
+        fail(f"the dashboard's body is not JSON with widgets: {e}")
 
     # Alarms page.
     for rname, r in res.items():
