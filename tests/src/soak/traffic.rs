@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::world::HEADER;
 
-/// How long one request may take before it counts as unanswered.
+/// How long one request may take before it counts as unanswered (as `load::status`).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One proxy under soak, as its clients see it.
@@ -99,7 +99,8 @@ pub fn client() -> HttpClient {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-/// Sends GET `path` with the header fields given; the status (body read), or why none.
+/// Sends GET `path` with the header fields given; the status (body read), or why none,
+/// within 10 s.
 pub async fn status(
     client: &HttpClient,
     addr: SocketAddr,
@@ -110,23 +111,7 @@ pub async fn status(
     for v in values {
         req = req.header(HEADER, *v);
     }
-    let req = req.body(Empty::new()).map_err(|e| e.to_string())?;
-    let exchange = async {
-        let reply = client
-            .request(req)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        let status = reply.status().as_u16();
-        reply
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("body failed: {e}"))?;
-        Ok(status)
-    };
-    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-        .await
-        .map_err(|_| "no answer".to_string())?
+    crate::load::status(client, req).await
 }
 
 /// Runs the load on every door until `stop`: `valid_rps` and `invalid_rps` per door.
@@ -135,11 +120,11 @@ pub async fn run(doors: Vec<Arc<Door>>, valid_rps: u32, invalid_rps: u32, stop: 
     let mut loops = JoinSet::new();
     for door in doors {
         let (c, d) = (client.clone(), door.clone());
-        loops.spawn(every(valid_rps, stop.clone(), move |n| {
+        loops.spawn(crate::load::every(valid_rps, stop.clone(), move |n| {
             valid(c.clone(), d.clone(), n)
         }));
         let (c, d) = (client.clone(), door.clone());
-        loops.spawn(every(invalid_rps, stop.clone(), move |n| {
+        loops.spawn(crate::load::every(invalid_rps, stop.clone(), move |n| {
             invalid(c.clone(), d.clone(), n)
         }));
     }
@@ -215,28 +200,6 @@ async fn invalid(client: HttpClient, door: Arc<Door>, n: u64) {
             s.invalid_other.fetch_add(1, Relaxed);
         }
     }
-}
-
-/// Calls `send(n)` every 1/rps s until `stop`, each in its own task; then waits for them.
-async fn every<F, Fut>(rps: u32, stop: Arc<AtomicBool>, send: F)
-where
-    F: Fn(u64) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    if rps == 0 {
-        return;
-    }
-    let mut tick = tokio::time::interval(Duration::from_secs(1) / rps);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut inflight = JoinSet::new();
-    let mut n = 0u64;
-    while !stop.load(Relaxed) {
-        tick.tick().await;
-        inflight.spawn(send(n));
-        n += 1;
-        while inflight.try_join_next().is_some() {}
-    }
-    while inflight.join_next().await.is_some() {}
 }
 
 /// Opens `n` keep-alive connections to `addr`, each after one valid request answered 200.
