@@ -9,6 +9,7 @@ pub mod events;
 pub mod sample;
 pub mod schedule;
 pub mod traffic;
+pub mod verdict;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use events::{Estate, SOAK_SECRET};
 use sample::{Sample, Watched};
 use schedule::Event;
 use traffic::Door;
+use verdict::Verdict;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -33,16 +35,6 @@ pub struct Options {
     pub invalid_rps: u32,
     pub report: Option<PathBuf>,
 }
-
-/// RSS may grow this much per hour after warm-up (the fitted slope) before it is a leak.
-const RSS_KIB_PER_HOUR: f64 = 4096.0;
-/// Open file descriptors may grow this much per hour after warm-up.
-const FDS_PER_HOUR: f64 = 20.0;
-/// Slopes are only judged over at least this long after warm-up.
-const SLOPE_SPAN: Duration = Duration::from_secs(600);
-/// A valid request may fail this long after the app is back (the pool finds its dead
-/// connections) without it counting.
-const AFTER_KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// Lets the process hold the idle connections: the soft fd limit raised to the hard one.
 fn raise_fd_limit() -> u64 {
@@ -231,171 +223,42 @@ pub async fn run(o: Options) -> bool {
     let elapsed = load_start.elapsed();
 
     // The verdict.
-    let mut checks: Vec<(bool, String)> = Vec::new();
-    let mut lines = Vec::new();
-    for door in [&file_door, &stages_door] {
-        let s = &door.stats;
-        let unexcused =
-            s.unavailable_at
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|(sent, answered)| {
-                    !estate.kills.iter().any(|(killed, back)| {
-                        *answered >= *killed && *sent <= *back + AFTER_KILL_GRACE
-                    })
-                })
-                .count();
-        lines.push(format!(
-            "{}: valid {} sent, {} answered 200, {} rejected, {} unavailable ({} outside the app's downtime); invalid {} sent, {} rejected, {} forwarded, {} other",
-            door.name,
-            s.valid_sent.load(Relaxed),
-            s.valid_ok.load(Relaxed),
-            s.valid_rejected.load(Relaxed),
-            s.valid_unavailable.load(Relaxed),
-            unexcused,
-            s.invalid_sent.load(Relaxed),
-            s.invalid_rejected.load(Relaxed),
-            s.invalid_forwarded.load(Relaxed),
-            s.invalid_other.load(Relaxed),
-        ));
-        checks.push((
-            s.valid_rejected.load(Relaxed) == 0,
-            format!(
-                "{}: no valid request rejected while its value was accepted",
-                door.name
-            ),
-        ));
-        checks.push((
-            unexcused == 0,
-            format!(
-                "{}: no valid request failed outside the app's downtime",
-                door.name
-            ),
-        ));
-        checks.push((
-            s.invalid_forwarded.load(Relaxed) == 0,
-            format!("{}: no invalid request answered 2xx", door.name),
-        ));
-        checks.push((
-            s.valid_ok.load(Relaxed) > 0 && s.invalid_rejected.load(Relaxed) > 0,
-            format!(
-                "{}: the load ran (valid answered 200, invalid rejected)",
-                door.name
-            ),
-        ));
-        let defects = s.defects.lock().unwrap();
-        if !defects.is_empty() {
-            lines.push(format!("{}: first defects: {defects:?}", door.name));
-        }
-    }
-    let counts_at_app = &estate.app.counts;
-    checks.push((
-        counts_at_app.invalid.load(Relaxed) == 0,
-        format!(
-            "no invalid request reached the app ({} did)",
-            counts_at_app.invalid.load(Relaxed)
-        ),
-    ));
-    checks.push((
-        counts_at_app.with_header.load(Relaxed) == 0,
-        format!(
-            "the header never reached the app ({} requests carried it)",
-            counts_at_app.with_header.load(Relaxed)
-        ),
-    ));
-    for (name, streams) in &idle {
-        let closed = traffic::count_closed(streams);
-        checks.push((
-            closed == 0,
-            format!(
-                "{name}: all {} idle keep-alive connections still open ({closed} closed)",
-                streams.len()
-            ),
-        ));
-    }
+    let mut v = Verdict::default();
+    let doors = [&file_door, &stages_door];
+    v.traffic(&doors, &estate.kills);
+    v.at_app(&estate.app.counts);
+    v.idle(&idle);
     let admin_misses = samples.iter().filter(|s| !s.admin_ok).count();
-    checks.push((
+    v.check(
         admin_misses == 0 && !samples.is_empty(),
         format!(
             "the admin endpoints answered every sample ({} samples, {admin_misses} missed)",
             samples.len()
         ),
-    ));
-    checks.push((
+    );
+    v.check(
         file_proxy.child_running() && stages_proxy.child_running(),
         "both proxies still running".into(),
-    ));
-    checks.push((
+    );
+    v.check(
         event_failures.is_empty(),
         format!(
             "every event took effect: {} file rotations, {} stage rotations, {} app kills, {} Secrets Manager outages ({} failed)",
             counts[0], counts[1], counts[2], counts[3], event_failures.len()
         ),
-    ));
-    let unavailable: u64 = [&file_door, &stages_door]
-        .iter()
-        .map(|d| d.stats.valid_unavailable.load(Relaxed))
-        .sum();
-    checks.push((
-        estate.kills.is_empty() || unavailable > 0,
-        format!("the app kills were real: {unavailable} valid requests failed while it was down"),
-    ));
-    let warm_up = (o.duration / 10).max(Duration::from_secs(120));
-    for door in ["file", "secretsmanager"] {
-        let after: Vec<&Sample> = samples
-            .iter()
-            .filter(|s| s.door == door && s.at >= warm_up.as_secs_f64())
-            .collect();
-        let span = after.last().map_or(0.0, |l| l.at) - after.first().map_or(0.0, |f| f.at);
-        if span < SLOPE_SPAN.as_secs_f64() {
-            lines.push(format!(
-                "{door}: growth not judged: {span:.0} s of samples after the {} s warm-up, {} s needed",
-                warm_up.as_secs(),
-                SLOPE_SPAN.as_secs()
-            ));
-            continue;
-        }
-        let per_hour = |f: &dyn Fn(&Sample) -> f64| {
-            let points: Vec<(f64, f64)> = after.iter().map(|s| (s.at, f(s))).collect();
-            sample::slope(&points).unwrap_or(0.0) * 3600.0
-        };
-        let rss = per_hour(&|s| s.rss_kib as f64);
-        let fds = per_hour(&|s| s.fds as f64);
-        checks.push((
-            rss <= RSS_KIB_PER_HOUR,
-            format!(
-                "{door}: RSS does not grow: fitted slope {:.2} MiB/h after warm-up (limit {:.0})",
-                rss / 1024.0,
-                RSS_KIB_PER_HOUR / 1024.0
-            ),
-        ));
-        checks.push((
-            fds <= FDS_PER_HOUR,
-            format!("{door}: open fds do not grow: fitted slope {fds:.1}/h after warm-up (limit {FDS_PER_HOUR:.0})"),
-        ));
-    }
-    let passed = checks.iter().all(|(ok, _)| *ok);
-
-    let mut report = format!(
-        "## Soak: {} of load ({} idle connections per proxy, {} valid + {} invalid requests/s per proxy)\n\n",
-        humantime::format_duration(Duration::from_secs(elapsed.as_secs())),
-        o.idle_per_proxy,
-        o.valid_rps,
-        o.invalid_rps
     );
-    report.push_str(&sample::table(&samples, 13));
-    report.push('\n');
-    for line in &lines {
-        report.push_str(&format!("- {line}\n"));
-    }
-    for (ok, text) in &checks {
-        report.push_str(&format!("- {} {text}\n", if *ok { "PASS" } else { "FAIL" }));
-    }
-    report.push_str(&format!(
-        "\nVERDICT: {}\n",
-        if passed { "PASS" } else { "FAIL" }
-    ));
+    v.growth(&samples, o.duration);
+    let passed = v.passed();
+    let report = v.report(
+        &format!(
+            "## Soak: {} of load ({} idle connections per proxy, {} valid + {} invalid requests/s per proxy)",
+            humantime::format_duration(Duration::from_secs(elapsed.as_secs())),
+            o.idle_per_proxy,
+            o.valid_rps,
+            o.invalid_rps
+        ),
+        &samples,
+    );
     println!("\n{report}");
     if let Some(path) = &o.report {
         if let Some(parent) = path.parent() {
