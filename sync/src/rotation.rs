@@ -428,13 +428,15 @@ impl Rotation {
         self.timing.dual_accept_window.saturating_sub(elapsed)
     }
 
-    async fn make_accept(&self, a: &dyn Acceptor, wanted: &[Secret]) -> Result<(), SyncError> {
-        if !same_set(&a.accepted().await?, wanted) {
-            a.accept(wanted).await?;
-            self.progress
-                .step(&format!("{}: accepts {} value(s)", a.name(), wanted.len()));
+    /// Makes `a` accept exactly `wanted`; whether it had to change.
+    async fn make_accept(&self, a: &dyn Acceptor, wanted: &[Secret]) -> Result<bool, SyncError> {
+        if same_set(&a.accepted().await?, wanted) {
+            return Ok(false);
         }
-        Ok(())
+        a.accept(wanted).await?;
+        self.progress
+            .step(&format!("{}: accepts {} value(s)", a.name(), wanted.len()));
+        Ok(true)
     }
 
     async fn wait(&self, what: &str, total: Duration) {

@@ -1,6 +1,7 @@
 //! edgeguard-sync against the emulator: drift of each kind, refusals that change nothing,
 //! a CLI killed mid-rotation and resumed, rollback after `set`, and racing rotations.
 
+use std::process::Stdio;
 use std::time::Duration;
 
 use edgeguard_tests::world::{HEADER, RULE, SECRET, TIMING, World, wait_child};
@@ -210,13 +211,26 @@ async fn a_rotation_killed_after_each_step_resumes_with_the_same_value() {
 async fn two_racing_rotations_leave_a_consistent_state() {
     let v0 = secret_like('0');
     let w = World::create(&v0).await;
-    let mut a = w.sync_spawn(&["rotate", "--yes", "--skip-prune"]);
-    let mut b = w.sync_spawn(&["rotate", "--yes", "--skip-prune"]);
+    // Their output goes to files (a pipe nobody reads could fill and block them), to be
+    // shown if both fail.
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = |name: &str| {
+        let log = std::fs::File::create(dir.path().join(name)).unwrap();
+        w.sync_command(&["rotate", "--yes", "--skip-prune"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start edgeguard-sync")
+    };
+    let (mut a, mut b) = (spawn("a.err"), spawn("b.err"));
     let sa = wait_child(&mut a, Duration::from_secs(60)).await;
     let sb = wait_child(&mut b, Duration::from_secs(60)).await;
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
     assert!(
         sa.success() || sb.success(),
-        "at least one rotation completes"
+        "at least one rotation completes:\n--- a ({sa}):\n{}\n--- b ({sb}):\n{}",
+        read("a.err"),
+        read("b.err")
     );
     // Whatever the interleaving: one new current, the old one previous, nothing pending
     // (or a pending the next run resumes), and the invariant holds.

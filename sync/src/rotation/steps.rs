@@ -112,11 +112,47 @@ impl Rotation {
                 .await;
             self.prove_acceptors(pending).await?;
         }
+        self.still_ours_and_accepted(token, &wanted).await?;
         self.progress.phase(Phase::Switch);
         self.point_injectors_at(pending, "pending", until).await?;
         self.progress
             .step(&format!("set: injectors send version {}", version.id));
         Ok(())
+    }
+
+    /// Just before the injectors switch: AWSPENDING is still this rotation's, and every
+    /// acceptor still accepts `wanted`. Secrets Manager has no conditional write, so two
+    /// `rotate` started at once can both create a version (AWSPENDING moves to the later
+    /// one) and both pass the check at the start of `set`; each then widens the acceptors
+    /// to its own pair. Here the earlier one stops before touching an injector, and the
+    /// later one widens again (and waits for it) if the other's widening replaced its own.
+    /// (The Lambda is never raced: Secrets Manager runs one rotation of a secret at a time.)
+    async fn still_ours_and_accepted(
+        &self,
+        token: &str,
+        wanted: &[Secret],
+    ) -> Result<(), SyncError> {
+        for _ in 0..3 {
+            let staged = self.staged().await?;
+            if staged.pending.as_ref().is_none_or(|(v, _)| v.id != token) {
+                return Err(SyncError::Refused(format!(
+                    "version {token} is no longer AWSPENDING: another rotation started meanwhile; run `status`"
+                )));
+            }
+            let mut widened_again = false;
+            for a in &self.acceptors {
+                widened_again |= self.make_accept(a.as_ref(), wanted).await?;
+            }
+            if !widened_again {
+                return Ok(());
+            }
+            self.wait("acceptors to converge", self.timing.acceptor_settle)
+                .await;
+        }
+        Err(SyncError::Refused(
+            "the acceptors keep changing under this rotation (another one runs?): run `status`"
+                .into(),
+        ))
     }
 
     /// Before any injector changes: the pending value, sent straight to each direct probe
