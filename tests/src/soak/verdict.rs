@@ -203,30 +203,25 @@ mod tests {
         }
     }
 
+    /// `n` samples 10 s apart, with RSS (KiB) and fds given by the sample's index.
+    fn run(n: u32, rss: impl Fn(u32) -> u64, fds: impl Fn(u32) -> u64) -> Vec<Sample> {
+        (0..n)
+            .map(|i| sample(f64::from(i) * 10.0, rss(i), fds(i)))
+            .collect()
+    }
+
     #[test]
     fn growth_fails_a_leak_and_passes_a_flat_run() {
         let hour = Duration::from_secs(3600);
-        let leak: Vec<Sample> = (0..360)
-            .map(|i| {
-                sample(
-                    f64::from(i) * 10.0,
-                    100_000 + u64::from(i as u32) * 100,
-                    5000,
-                )
-            })
-            .collect();
+        let leak = run(360, |i| 100_000 + u64::from(i) * 100, |_| 5000);
         let mut v = Verdict::default();
         v.growth(&leak, hour);
         assert!(!v.passed(), "36,000 KiB/h must fail: {:?}", v.checks);
-        let flat: Vec<Sample> = (0..360)
-            .map(|i| {
-                sample(
-                    f64::from(i) * 10.0,
-                    100_000 + u64::from(i as u32 % 3),
-                    5000 + u64::from(i as u32 % 2),
-                )
-            })
-            .collect();
+        let flat = run(
+            360,
+            |i| 100_000 + u64::from(i % 3),
+            |i| 5000 + u64::from(i % 2),
+        );
         let mut v = Verdict::default();
         v.growth(&flat, hour);
         assert!(v.passed() && v.checks.len() == 2, "{:?}", v.checks);
@@ -234,15 +229,7 @@ mod tests {
 
     #[test]
     fn growth_is_not_judged_on_a_short_run() {
-        let short: Vec<Sample> = (0..9)
-            .map(|i| {
-                sample(
-                    f64::from(i) * 10.0,
-                    100_000 + u64::from(i as u32) * 10_000,
-                    5000,
-                )
-            })
-            .collect();
+        let short = run(9, |i| 100_000 + u64::from(i) * 10_000, |_| 5000);
         let mut v = Verdict::default();
         v.growth(&short, Duration::from_secs(90));
         assert!(v.checks.is_empty());
