@@ -4,6 +4,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgeguard_benches::{Counting, HEADER, accepted_set, allocations, request_headers};
 use edgeguard_proxy::auth::Verdict;
+use edgeguard_proxy::edge::Edge;
 use std::hint::black_box;
 
 #[global_allocator]
@@ -28,7 +29,7 @@ fn check(c: &mut Criterion) {
             let before = allocations();
             for _ in 0..10_000 {
                 if let Verdict::Accepted(v) = set.check(black_box(headers), &HEADER) {
-                    v.record_match();
+                    v.record_match(Edge::of(headers));
                 }
             }
             let per_check = (allocations() - before) as f64 / 10_000.0;

@@ -58,6 +58,7 @@ pub fn accepted_set(n: usize) -> (AcceptedSet, Vec<String>) {
             .map(|(i, v)| {
                 AcceptedValue::new(
                     labels[i % 3].into(),
+                    "v1".into(),
                     Secret::new(v.as_bytes()).expect("valid"),
                     Arc::default(),
                 )

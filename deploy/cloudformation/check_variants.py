@@ -126,8 +126,11 @@ def check(rendered, params, problems, name):
         actions = as_list(st["Action"])
         if st["Effect"] == "Allow" and any(a in ("*", "apigateway:*", "apigateway:POST", "wafv2:*") for a in actions):
             fail(f"the rotation role allows {actions} (no deployment is needed in these modes)")
-        if st["Effect"] == "Allow" and "*" in as_list(st["Resource"]):
+        # GetMetricData has no resource-level permissions: "*" is the only way to grant it.
+        if st["Effect"] == "Allow" and "*" in as_list(st["Resource"]) and actions != ["cloudwatch:GetMetricData"]:
             fail(f"the rotation role allows {actions} on every resource")
+    if not any(as_list(st["Action"]) == ["cloudwatch:GetMetricData"] for st in role):
+        fail("the rotation role cannot read the evidence (cloudwatch:GetMetricData)")
     if "RestApi" in res:
         rest = [st for st in role if any(str(r).startswith("arn:aws:apigateway:") and "/restapis/" in str(r) for r in as_list(st["Resource"]))]
         if [sorted(as_list(st["Action"])) for st in rest] != [["apigateway:GET", "apigateway:PATCH"]] or \

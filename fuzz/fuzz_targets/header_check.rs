@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(set) = AcceptedSet::new(
         accepted
             .iter()
-            .map(|s| AcceptedValue::new("v".into(), s.clone(), Arc::default()))
+            .map(|s| AcceptedValue::new("v".into(), "v1".into(), s.clone(), Arc::default()))
             .collect(),
     ) else {
         return;

@@ -147,6 +147,7 @@ async fn start(
     let shared = Arc::new(Shared::default());
     let set = AcceptedSet::new(vec![AcceptedValue::new(
         "current".into(),
+        "v1".into(),
         Secret::new(SECRET.as_bytes()).unwrap(),
         Arc::default(),
     )])

@@ -64,6 +64,16 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
     };
 
     spawn_refresher(&config, env, &shared, &shutdown).await?;
+    // Stopped after the drain, so that its last records count the drained requests.
+    let emf_stop = CancellationToken::new();
+    let emf = config.emf.as_ref().map(|spec| {
+        tokio::spawn(crate::metrics::emf::run(
+            shared.clone(),
+            spec.namespace.clone(),
+            spec.interval,
+            emf_stop.clone(),
+        ))
+    });
 
     let upstream = Upstream::new(&UpstreamConfig {
         scheme: config.upstream_scheme.clone(),
@@ -130,6 +140,10 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
             open_connections = tracker.len(),
             "shutdown grace over with connections still open; exiting"
         ),
+    }
+    emf_stop.cancel();
+    if let Some(emf) = emf {
+        let _ = emf.await;
     }
     Ok(())
 }

@@ -7,11 +7,13 @@
 //! difference); values are 43 characters by design, so the length is no secret.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use constant_time_eq::constant_time_eq;
 use http::{HeaderMap, HeaderName};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
+
+use crate::edge::Edge;
+use crate::metrics::AcceptCounts;
 
 #[cfg(test)]
 mod tests;
@@ -20,20 +22,28 @@ mod tests;
 /// proxy accepts.
 pub use edgeguard_secret::{InvalidValue, Secret};
 
-/// One accepted value with its label (`line3`, `current`, …) and its match counter.
+/// One accepted value with its label (`line3`, `current`, …), its version id (Secrets
+/// Manager's, or `file`/`env`) and its accepted-request counters.
 #[derive(Debug)]
 pub struct AcceptedValue {
     label: Arc<str>,
+    version_id: Arc<str>,
     secret: Secret,
-    matches: Arc<AtomicU64>,
+    counts: Arc<AcceptCounts>,
 }
 
 impl AcceptedValue {
-    pub fn new(label: Arc<str>, secret: Secret, matches: Arc<AtomicU64>) -> Self {
+    pub fn new(
+        label: Arc<str>,
+        version_id: Arc<str>,
+        secret: Secret,
+        counts: Arc<AcceptCounts>,
+    ) -> Self {
         Self {
             label,
+            version_id,
             secret,
-            matches,
+            counts,
         }
     }
 
@@ -41,13 +51,21 @@ impl AcceptedValue {
         &self.label
     }
 
+    pub fn version_id(&self) -> &str {
+        &self.version_id
+    }
+
     pub fn secret(&self) -> &Secret {
         &self.secret
     }
 
-    /// Counts a request admitted by this value (metrics, by label).
-    pub fn record_match(&self) {
-        self.matches.fetch_add(1, Ordering::Relaxed);
+    /// Counts a request admitted by this value, by the edge that sent it.
+    pub fn record_match(&self, edge: Edge) {
+        self.counts.record(edge);
+    }
+
+    pub fn counts(&self) -> &AcceptCounts {
+        &self.counts
     }
 }
 
@@ -90,7 +108,9 @@ impl Rejection {
 
 impl PartialEq for AcceptedValue {
     fn eq(&self, other: &Self) -> bool {
-        self.label == other.label && self.secret == other.secret
+        self.label == other.label
+            && self.version_id == other.version_id
+            && self.secret == other.secret
     }
 }
 impl Eq for AcceptedValue {}

@@ -29,6 +29,13 @@ pub enum SourceSpec {
     SecretsManager(String),
 }
 
+/// CloudWatch embedded-metric output (`--emf stdout`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmfSpec {
+    pub interval: Duration,
+    pub namespace: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -58,6 +65,8 @@ pub struct Config {
     /// `None`: JSON unless stdout is a terminal.
     pub log_format: Option<LogFormat>,
     pub log_filter: String,
+    /// `None`: no EMF output.
+    pub emf: Option<EmfSpec>,
     pub worker_threads: Option<usize>,
     pub check_config: bool,
     /// HTTPS on the enforcing listener.
@@ -244,6 +253,29 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
         r.error(env::LOG, format!("invalid log filter: {e}"));
     }
+    let emf_on = r.parse(env::EMF, &cli.emf, "off", |s| match s {
+        "off" => Ok(false),
+        "stdout" => Ok(true),
+        other => Err(format!("\"{other}\" is neither off nor stdout")),
+    });
+    let emf_interval = r.parse(env::EMF_INTERVAL, &cli.emf_interval, "60s", |s| {
+        let d = duration(s)?;
+        if d < Duration::from_secs(1) {
+            Err("must be at least 1s (CloudWatch stores one-second resolution at most)".into())
+        } else {
+            Ok(d)
+        }
+    });
+    let emf_namespace = r.parse(
+        env::EMF_NAMESPACE,
+        &cli.emf_namespace,
+        "edgeguard",
+        parse_namespace,
+    );
+    let emf = emf_on.then_some(EmfSpec {
+        interval: emf_interval,
+        namespace: emf_namespace,
+    });
     let worker_threads = r.parse(env::WORKER_THREADS, &cli.worker_threads, "", |s| {
         if s.is_empty() {
             Ok(None)
@@ -303,6 +335,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
             shutdown_grace,
             log_format,
             log_filter,
+            emf,
             worker_threads,
             check_config,
             tls,
@@ -335,6 +368,23 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
 pub fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("\"{s}\" is not a duration such as 30s, 500ms or 2m: {e}"))
+}
+
+/// A CloudWatch namespace: 1 to 255 of letters, digits and `.-_/#: `, not starting with
+/// `AWS/` ("Namespaces", Amazon CloudWatch User Guide; PutMetricData's `Namespace`).
+fn parse_namespace(s: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
+    if s.is_empty() || s.len() > 255 {
+        Err("must be 1 to 255 characters".into())
+    } else if let Some(c) = s.chars().find(|c| !allowed(*c)) {
+        Err(format!(
+            "{c:?} is not allowed: letters, digits and . - _ / # : space"
+        ))
+    } else if s.starts_with("AWS/") {
+        Err("namespaces starting with AWS/ are reserved for AWS".into())
+    } else {
+        Ok(s.to_owned())
+    }
 }
 
 fn positive(s: &str) -> Result<Duration, String> {

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::auth::Verdict;
 use crate::body::{ProxyBody, RequestBody};
 use crate::conn_clock::BusyGuard;
+use crate::edge::Edge;
 use crate::forward::{Upstream, remove_hop_by_hop};
 use crate::metrics::{Listener, Outcome, UpstreamFailure};
 use crate::paired::{Paired, keeps_alive};
@@ -163,7 +164,7 @@ impl Gate {
         }
         match set.check(req.headers(), &inner.config.header) {
             Verdict::Accepted(value) => {
-                value.record_match();
+                value.record_match(Edge::of(req.headers()));
                 Decision::Forward(Outcome::Accepted)
             }
             Verdict::Rejected(why) => {

@@ -6,14 +6,17 @@
 //! accepted-value labels, whose counters are created off the request path (when a set is
 //! loaded) and handed to the snapshot.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::auth::Rejection;
 
+pub mod accepted;
+pub mod emf;
 mod render;
+
+pub use accepted::{AcceptCounts, AcceptRegistry};
 
 /// Which listener a request arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,8 +131,8 @@ pub struct Metrics {
     connection_timeouts: [AtomicU64; 2],
     tls_reload_success: AtomicU64,
     tls_reload_error: AtomicU64,
-    /// Matches per accepted-value label; read when rendering, written when a set loads.
-    matches: Mutex<BTreeMap<Arc<str>, Arc<AtomicU64>>>,
+    /// Accepted requests per (version id, label) and edge; written when a set loads.
+    accepted: AcceptRegistry,
 }
 
 fn index<T: PartialEq + Copy>(all: &[T], item: T) -> usize {
@@ -191,16 +194,30 @@ impl Metrics {
         self.last_refresh_success.store(now.as_secs(), Relaxed);
     }
 
-    /// The match counter for an accepted-value label; the same one on every call, so
-    /// counts carry over when a refresh swaps in a new set.
-    pub fn match_counter(&self, label: &str) -> Arc<AtomicU64> {
-        let mut map = self.matches.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(counter) = map.get(label) {
-            return counter.clone();
-        }
-        let counter = Arc::new(AtomicU64::new(0));
-        map.insert(label.into(), counter.clone());
-        counter
+    /// The counters for an accepted value (its version id and label); the same ones on
+    /// every call, so counts carry over when a refresh swaps in a new set.
+    pub fn accept_counts(&self, version_id: &str, label: &str) -> Arc<AcceptCounts> {
+        self.accepted.counts(version_id, label)
+    }
+
+    pub fn accepted_snapshot(&self) -> Vec<(accepted::AcceptKey, Arc<AcceptCounts>)> {
+        self.accepted.snapshot()
+    }
+
+    /// Rejections by reason so far (for the EMF exporter).
+    pub fn rejections_by_reason(&self) -> [(Rejection, u64); 3] {
+        Rejection::ALL.map(|why| {
+            (
+                why,
+                self.rejections[index(&Rejection::ALL, why)].load(Relaxed),
+            )
+        })
+    }
+
+    /// Requests refused with 503 because no accepted set is loaded, on either listener.
+    pub fn unavailable(&self) -> u64 {
+        let o = index(&Outcome::ALL, Outcome::Unavailable);
+        self.requests.iter().map(|l| l[o].load(Relaxed)).sum()
     }
 }
 
@@ -241,13 +258,28 @@ mod tests {
     }
 
     #[test]
-    fn match_counters_survive_a_new_set() {
+    fn accept_counts_survive_a_new_set_and_render_per_version_and_per_label() {
+        use crate::edge::Edge;
         let m = Metrics::default();
-        m.match_counter("line1").fetch_add(2, Relaxed);
-        m.match_counter("line1").fetch_add(1, Relaxed);
+        m.accept_counts("v1", "current").record(Edge::Other);
+        m.accept_counts("v1", "current").record(Edge::CloudFront);
+        m.accept_counts("v1", "current").record(Edge::CloudFront);
+        // v2 moves from pending to current: one label, two versions.
+        m.accept_counts("v2", "pending").record(Edge::Other);
+        m.accept_counts("v0", "previous").record(Edge::ApiGateway);
+        let text = m.render();
+        for line in [
+            "edgeguard_accepted_matches_total{accepted=\"current\"} 3",
+            "edgeguard_accepted_matches_total{accepted=\"pending\"} 1",
+            "edgeguard_accepted_requests_total{version_id=\"v1\",stage=\"current\",edge=\"cloudfront\"} 2",
+            "edgeguard_accepted_requests_total{version_id=\"v1\",stage=\"current\",edge=\"other\"} 1",
+            "edgeguard_accepted_requests_total{version_id=\"v0\",stage=\"previous\",edge=\"apigateway\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
+        }
         assert!(
-            m.render()
-                .contains("edgeguard_accepted_matches_total{accepted=\"line1\"} 3")
+            !text.contains("edge=\"apigateway\"} 0"),
+            "zero edges are not rendered\n{text}"
         );
     }
 
@@ -259,6 +291,7 @@ mod tests {
             "edgeguard_requests_total",
             "edgeguard_rejections_total",
             "edgeguard_accepted_matches_total",
+            "edgeguard_accepted_requests_total",
             "edgeguard_request_duration_seconds",
             "edgeguard_upstream_errors_total",
             "edgeguard_connections_open",

@@ -59,6 +59,7 @@ fn the_check_allocates_nothing() {
             .map(|v| {
                 AcceptedValue::new(
                     (*v).into(),
+                    "v1".into(),
                     Secret::new(v.as_bytes()).unwrap(),
                     Arc::default(),
                 )
@@ -88,7 +89,7 @@ fn the_check_allocates_nothing() {
     for _ in 0..1000 {
         for map in &requests {
             if let Verdict::Accepted(v) = set.check(map, &header) {
-                v.record_match();
+                v.record_match(edgeguard_proxy::edge::Edge::of(map));
                 accepted += 1;
             }
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 use crate::config::{Config, WafScope};
+use crate::evidence::CloudWatchWitness;
 use crate::probe::HttpProbe;
 use crate::rotation::{Progress, Rotation};
 use crate::targets::cloudfront::CloudFrontInjector;
@@ -70,6 +71,12 @@ pub fn rotation(sdk: &SdkConfig, config: &Config, progress: Box<dyn Progress>) -
     }
     for p in &config.probe {
         rotation = rotation.with_probe(Box::new(HttpProbe::new(p.clone(), header)));
+    }
+    if let Some(evidence) = &config.evidence {
+        // The proxies' metrics land in their own region, the secret's (the ECS tasks').
+        let witness =
+            CloudWatchWitness::new(aws_sdk_cloudwatch::Client::new(sdk), &evidence.namespace);
+        rotation = rotation.with_evidence(Box::new(witness), evidence.clone());
     }
     rotation
 }

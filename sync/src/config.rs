@@ -17,6 +17,8 @@ pub struct Config {
     pub http_api: Vec<HttpApiTarget>,
     pub cloudfront: Vec<CloudFrontTarget>,
     pub probe: Vec<Probe>,
+    /// The evidence gate on pruning (`[evidence]`); `None`: prune trusts the window.
+    pub evidence: Option<Evidence>,
     /// Deploy API stages even when the working copy holds changes that are not this
     /// tool's (`--publish-pending-changes`); never from the configuration document.
     pub publish_pending_changes: bool,
@@ -29,6 +31,18 @@ pub struct Timing {
     /// From finish to prune.
     pub dual_accept_window: Duration,
     pub cloudfront_deploy_timeout: Duration,
+}
+
+/// `[evidence]`: where the proxies' `AcceptedRequests` land, and how long prune waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// The CloudWatch namespace (the proxies' `--emf-namespace`), in the secret's region.
+    pub namespace: String,
+    /// Prune needs this long without a request carrying AWSPREVIOUS, and with requests
+    /// carrying AWSCURRENT.
+    pub quiet_period: Duration,
+    /// How long `rotate` waits for quiet before leaving the rotation unpruned.
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -125,6 +139,14 @@ struct Raw {
     cloudfront: Vec<CloudFrontTarget>,
     #[serde(default)]
     probe: Vec<Probe>,
+    evidence: Option<RawEvidence>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RawEvidence {
+    namespace: Option<String>,
+    quiet_period: Option<String>,
+    timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,6 +210,7 @@ const TOP: &[&str] = &[
     "http_api",
     "cloudfront",
     "probe",
+    "evidence",
 ];
 const SECTIONS: &[(&str, &[&str])] = &[
     (
@@ -213,6 +236,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("http_api", &["api_id", "integration_ids", "stage"]),
     ("cloudfront", &["distribution_id", "origin_ids"]),
     ("probe", &["url", "expect", "direct", "expect_accepted"]),
+    ("evidence", &["namespace", "quiet_period", "timeout"]),
 ];
 
 /// Every key the document has that the configuration does not, named by its path.
@@ -291,6 +315,34 @@ impl Raw {
                 "25m",
             ),
         };
+        let evidence = self.evidence.map(|e| {
+            let mut duration = |key: &str, v: Option<String>, default: &str| {
+                let text = v.unwrap_or_else(|| default.into());
+                match humantime::parse_duration(&text) {
+                    // CloudWatch sums in whole minutes (standard resolution).
+                    Ok(d) if d >= Duration::from_secs(60) => d,
+                    Ok(_) => {
+                        errors.push(format!("evidence.{key}: \"{text}\" is shorter than 1m"));
+                        Duration::ZERO
+                    }
+                    Err(e) => {
+                        errors.push(format!("evidence.{key}: \"{text}\" is not a duration: {e}"));
+                        Duration::ZERO
+                    }
+                }
+            };
+            let quiet_period = duration("quiet_period", e.quiet_period, "10m");
+            let timeout = duration("timeout", e.timeout, "2h");
+            let namespace = e.namespace.unwrap_or_else(|| "edgeguard".into());
+            if namespace.trim().is_empty() || namespace.len() > 255 {
+                errors.push("evidence.namespace: must be 1 to 255 characters".into());
+            }
+            Evidence {
+                namespace,
+                quiet_period,
+                timeout,
+            }
+        });
         for (i, w) in self.waf.iter().enumerate() {
             for (key, v) in [("name", &w.name), ("id", &w.id), ("rule", &w.rule)] {
                 if v.trim().is_empty() {
@@ -349,6 +401,7 @@ impl Raw {
                 http_api: self.http_api,
                 cloudfront: self.cloudfront,
                 probe: self.probe,
+                evidence,
                 publish_pending_changes: false,
             })
         } else {
@@ -402,6 +455,31 @@ direct = true
         assert_eq!(c.rest_api[0].mode, RestApiMode::StageVariable);
         assert_eq!(c.http_api[0].stage, "$default");
         assert!(c.probe[1].direct);
+    }
+
+    #[test]
+    fn the_evidence_section_has_defaults_and_checked_durations() {
+        assert_eq!(Config::from_toml(FULL).unwrap().evidence, None);
+        let c = Config::from_toml(&format!("{FULL}\n[evidence]\n")).unwrap();
+        assert_eq!(
+            c.evidence,
+            Some(Evidence {
+                namespace: "edgeguard".into(),
+                quiet_period: Duration::from_secs(600),
+                timeout: Duration::from_secs(7200),
+            })
+        );
+        let e = Config::from_toml(&format!(
+            "{FULL}\n[evidence]\nquiet_period = \"30s\"\ntimeout = \"soon\"\nwindow = \"1m\"\n"
+        ))
+        .unwrap_err();
+        for key in [
+            "evidence.quiet_period:",
+            "evidence.timeout:",
+            "evidence.window: unknown",
+        ] {
+            assert!(e.0.iter().any(|m| m.starts_with(key)), "{key} missing: {e}");
+        }
     }
 
     #[test]

@@ -45,6 +45,8 @@ struct Counters {
     edge: [[AtomicU64; 4]; Phase::ALL.len()],
     /// Per phase: sent, rejected, let through (2xx), other.
     direct: [[AtomicU64; 4]; Phase::ALL.len()],
+    /// The last evidence the rotation's prune read (with `[evidence]`).
+    evidence: std::sync::Mutex<Option<crate::evidence::Report>>,
 }
 
 impl Counters {
@@ -73,6 +75,15 @@ impl Progress for PhaseTracker {
         let index = Phase::ALL.iter().position(|p| *p == phase).unwrap_or(0);
         self.counters.phase.store(index as u8, Ordering::Relaxed);
         self.inner.phase(phase);
+    }
+
+    fn evidence(&self, report: &crate::evidence::Report) {
+        *self
+            .counters
+            .evidence
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
+        self.inner.evidence(report);
     }
 }
 

@@ -183,6 +183,13 @@ async fn scheduled_prune(rotation: &Rotation) -> Result<String, LambdaError> {
             left.as_secs()
         ));
     }
+    // With [evidence]: not quiet yet is not a failure either; the next schedule tries again.
+    if let Some(report) = rotation.evidence_report(&staged).await? {
+        if !report.quiet() {
+            tracing::warn!(evidence = %report, "prune postponed: the evidence is not quiet");
+            return Ok(format!("prune: postponed, {report}"));
+        }
+    }
     rotation.prune(false).await?;
     Ok("prune: done".into())
 }

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod config;
 pub mod drill;
 pub mod error;
+pub mod evidence;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod logging;

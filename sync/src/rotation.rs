@@ -9,13 +9,16 @@
 use std::time::{Duration, SystemTime};
 
 #[cfg(test)]
+mod evidence_tests;
+#[cfg(test)]
 pub(crate) mod fake;
 mod steps;
 #[cfg(test)]
 mod tests;
 
-use crate::config::Timing;
+use crate::config::{self, Timing};
 use crate::error::SyncError;
+use crate::evidence::{Report, Witness};
 use crate::probe::Probe;
 use crate::store::{
     CURRENT, DocumentProblem, PENDING, PREVIOUS, SecretState, SecretStore, Stored, Version,
@@ -30,6 +33,8 @@ pub trait Progress: Send + Sync {
     fn waiting(&self, _what: &str, _total: Duration) {}
     /// The rotation enters `phase` (the drill counts its requests by phase).
     fn phase(&self, _phase: Phase) {}
+    /// The evidence a prune read (each time it reads it).
+    fn evidence(&self, _report: &crate::evidence::Report) {}
 }
 
 /// The parts of a rotation, in order, as the drill reports them.
@@ -105,6 +110,8 @@ pub struct Rotation {
     timing: Timing,
     progress: Box<dyn Progress>,
     clock: Clock,
+    /// The evidence gate on pruning, when `[evidence]` is configured.
+    evidence: Option<(Box<dyn Witness>, config::Evidence)>,
 }
 
 impl std::fmt::Debug for Rotation {
@@ -137,7 +144,18 @@ impl Rotation {
             timing,
             progress: Box::new(Quiet),
             clock: system_clock(),
+            evidence: None,
         }
+    }
+
+    /// Prune narrows only when `witness` shows AWSPREVIOUS unused (and AWSCURRENT used).
+    pub fn with_evidence(mut self, witness: Box<dyn Witness>, settings: config::Evidence) -> Self {
+        self.evidence = Some((witness, settings));
+        self
+    }
+
+    pub fn evidence_settings(&self) -> Option<&config::Evidence> {
+        self.evidence.as_ref().map(|(_, s)| s)
     }
 
     pub fn with_acceptor(mut self, acceptor: Box<dyn Acceptor>) -> Self {
@@ -414,9 +432,94 @@ impl Rotation {
             return Ok(());
         }
         self.progress.phase(Phase::Window);
-        let left = self.window_left(&self.staged().await?);
+        let staged = self.staged().await?;
+        let left = self.window_left(&staged);
         self.wait("the dual-accept window", left).await;
+        self.wait_for_evidence().await?;
         self.prune(false).await
+    }
+
+    /// With `[evidence]`: polls the counts until they are quiet, up to `timeout`. Past it
+    /// the rotation stays finished but unpruned, and this says why.
+    async fn wait_for_evidence(&self) -> Result<(), SyncError> {
+        let Some((_, settings)) = &self.evidence else {
+            return Ok(());
+        };
+        let poll =
+            (settings.quiet_period / 4).clamp(Duration::from_secs(5), Duration::from_secs(60));
+        let started = tokio::time::Instant::now();
+        loop {
+            let staged = self.staged().await?;
+            let Some(report) = self.evidence_report(&staged).await? else {
+                return Ok(());
+            };
+            if report.quiet() {
+                return Ok(());
+            }
+            let waited = started.elapsed();
+            if waited >= settings.timeout {
+                return Err(SyncError::Timeout(format!(
+                    "the rotation is finished but not pruned after waiting {} for quiet: {report}. \
+                     Run `prune` once the evidence is quiet",
+                    humantime::format_duration(Duration::from_secs(waited.as_secs()))
+                )));
+            }
+            self.progress.step(&format!("waiting for quiet: {report}"));
+            self.wait("quiet evidence", poll.min(settings.timeout - waited))
+                .await;
+        }
+    }
+
+    /// With `[evidence]`: the accepted-request counts of every staged version over the
+    /// quiet period (for `status`).
+    pub async fn staged_counts(
+        &self,
+        staged: &Staged,
+    ) -> Result<Option<(Duration, Vec<crate::evidence::VersionCount>)>, SyncError> {
+        let Some((witness, settings)) = &self.evidence else {
+            return Ok(None);
+        };
+        let ids: Vec<&str> = [&staged.current, &staged.pending, &staged.previous]
+            .into_iter()
+            .flatten()
+            .map(|(v, _)| v.id.as_str())
+            .collect();
+        let counts = witness.accepted(&ids, settings.quiet_period).await?;
+        Ok(Some((settings.quiet_period, counts)))
+    }
+
+    /// The counts for AWSCURRENT and AWSPREVIOUS over the quiet period, when `[evidence]`
+    /// is configured and there is an AWSPREVIOUS to narrow away; reported to progress.
+    pub async fn evidence_report(&self, staged: &Staged) -> Result<Option<Report>, SyncError> {
+        let Some((witness, settings)) = &self.evidence else {
+            return Ok(None);
+        };
+        let (Some((current, _)), Some((previous, _))) = (&staged.current, &staged.previous) else {
+            return Ok(None);
+        };
+        let counts = witness
+            .accepted(&[&current.id, &previous.id], settings.quiet_period)
+            .await?;
+        let find = |id: &str| {
+            counts
+                .iter()
+                .find(|c| c.version_id == id)
+                .cloned()
+                .unwrap_or_else(|| crate::evidence::VersionCount {
+                    version_id: id.to_owned(),
+                    ..Default::default()
+                })
+        };
+        let current = find(&current.id);
+        let previous = find(&previous.id);
+        let report = Report {
+            period_secs: settings.quiet_period.as_secs(),
+            verdict: crate::evidence::judge(&current, Some(&previous)),
+            current,
+            previous: Some(previous),
+        };
+        self.progress.evidence(&report);
+        Ok(Some(report))
     }
 
     /// Time left of the dual-accept window (zero when over or never started).

@@ -20,6 +20,16 @@ pub struct Report {
     pub rotation_in_progress: bool,
     /// Each a sentence; empty when the invariant holds.
     pub drift: Vec<String>,
+    /// With `[evidence]`: accepted requests per staged version over the quiet period.
+    pub evidence: Option<EvidenceReport>,
+    /// Worth knowing, not drift (the exit code does not change).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EvidenceReport {
+    pub period_secs: u64,
+    pub versions: Vec<crate::evidence::VersionCount>,
 }
 
 #[derive(Debug, Serialize)]
@@ -158,6 +168,31 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
             v.id
         ));
     }
+    let mut warnings = Vec::new();
+    let evidence = match rotation.staged_counts(&staged).await {
+        Ok(None) => None,
+        Ok(Some((period, versions))) => {
+            let previous = staged.previous.as_ref().map(|(v, _)| v.id.as_str());
+            let previous_count = versions
+                .iter()
+                .find(|c| Some(c.version_id.as_str()) == previous)
+                .map_or(0, |c| c.total);
+            if previous_count > 0 {
+                warnings.push(format!(
+                    "AWSPREVIOUS still in use: {previous_count} request(s) carried it in the last {} (prune would refuse)",
+                    humantime::format_duration(period)
+                ));
+            }
+            Some(EvidenceReport {
+                period_secs: period.as_secs(),
+                versions,
+            })
+        }
+        Err(e) => {
+            warnings.push(format!("cannot read the evidence: {e}"));
+            None
+        }
+    };
     Ok(Report {
         secret: rotation.store().name().to_owned(),
         versions: staged
@@ -176,6 +211,8 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
         finished_at: epoch(staged.state.finished_at),
         rotation_in_progress: in_progress,
         drift,
+        evidence,
+        warnings,
     })
 }
 
@@ -218,8 +255,28 @@ impl Report {
                 }
             }
         }
+        if let Some(e) = &self.evidence {
+            let period = humantime::format_duration(std::time::Duration::from_secs(e.period_secs));
+            for c in &e.versions {
+                let edges: Vec<String> =
+                    c.by_edge.iter().map(|(e, n)| format!("{e}={n}")).collect();
+                out.push_str(&format!(
+                    "accepted in the last {period}: version {} {}{}\n",
+                    c.version_id,
+                    c.total,
+                    if edges.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", edges.join(", "))
+                    }
+                ));
+            }
+        }
         if self.rotation_in_progress {
             out.push_str("a rotation is in progress\n");
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("WARNING: {w}\n"));
         }
         if self.drift.is_empty() {
             out.push_str(

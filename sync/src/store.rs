@@ -11,6 +11,8 @@ use crate::error::SyncError;
 use crate::value::Secret;
 /// Set by `finish` (RFC 3339, UTC): the dual-accept window counts from it.
 pub const FINISHED_AT_TAG: &str = "edgeguard:finished-at";
+/// Set by `prune --ignore-evidence` (RFC 3339, UTC): a prune that did not wait for proof.
+pub const PRUNED_WITHOUT_EVIDENCE_TAG: &str = "edgeguard:pruned-without-evidence";
 
 /// One version of the secret, described without its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,4 +77,6 @@ pub trait SecretStore: Send + Sync {
         from: Option<&str>,
     ) -> Result<(), SyncError>;
     async fn set_finished_at(&self, at: SystemTime) -> Result<(), SyncError>;
+    /// Sets a tag on the secret (names and times only, never a value).
+    async fn tag(&self, key: &str, value: &str) -> Result<(), SyncError>;
 }

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod e2e;
 pub mod edge;
+pub mod emf;
 pub mod fixture;
 pub mod gate;
 pub mod lambda_runtime;

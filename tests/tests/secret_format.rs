@@ -52,7 +52,7 @@ proptest! {
         match (&sync, &proxy) {
             (Stored::Value(a), Ok(Fetched::Value(b))) => {
                 prop_assert_eq!(a, b);
-                let set = AcceptedSet::new(vec![AcceptedValue::new("current".into(), b.clone(), Default::default())]).unwrap();
+                let set = AcceptedSet::new(vec![AcceptedValue::new("current".into(), "v1".into(), b.clone(), Default::default())]).unwrap();
                 let mut headers = http::HeaderMap::new();
                 headers.insert(H, http::HeaderValue::from_bytes(a.expose()).unwrap());
                 prop_assert!(matches!(set.check(&headers, &http::HeaderName::from_static(H)), Verdict::Accepted(_)));

@@ -12,6 +12,7 @@ fn set(values: &[&str]) -> AcceptedSet {
         .map(|(i, v)| {
             AcceptedValue::new(
                 format!("line{}", i + 1).into(),
+                "file".into(),
                 Secret::new(v.as_bytes()).unwrap(),
                 Arc::default(),
             )
@@ -103,18 +104,21 @@ fn debug_output_never_shows_a_value() {
 }
 
 #[test]
-fn match_counter_counts_by_label() {
-    let counter = Arc::new(AtomicU64::new(0));
+fn a_match_counts_under_its_value_and_edge() {
+    let counts = Arc::new(AcceptCounts::default());
     let s = AcceptedSet::new(vec![AcceptedValue::new(
         "current".into(),
+        "v1".into(),
         Secret::new(A.as_bytes()).unwrap(),
-        counter.clone(),
+        counts.clone(),
     )])
     .unwrap();
     if let Verdict::Accepted(v) = s.check(&headers(&[A.as_bytes()]), &HEADER) {
-        v.record_match();
+        assert_eq!(v.version_id(), "v1");
+        v.record_match(Edge::CloudFront);
     }
-    assert_eq!(counter.load(Ordering::Relaxed), 1);
+    assert_eq!(counts.get(Edge::CloudFront), 1);
+    assert_eq!(counts.total(), 1);
 }
 
 #[test]
@@ -124,6 +128,7 @@ fn a_value_listed_twice_counts_under_its_first_label() {
         .map(|(l, v)| {
             AcceptedValue::new(
                 (*l).into(),
+                "v1".into(),
                 Secret::new(v.as_bytes()).unwrap(),
                 Arc::default(),
             )

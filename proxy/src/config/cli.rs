@@ -63,6 +63,15 @@ pub struct Cli {
     /// json or text [default: json unless stdout is a terminal]
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// off or stdout: CloudWatch embedded-metric records every --emf-interval [default: off]
+    #[arg(long, value_name = "OUTPUT")]
+    pub emf: Option<String>,
+    /// How often the EMF records are written [default: 60s]
+    #[arg(long, value_name = "DUR")]
+    pub emf_interval: Option<String>,
+    /// CloudWatch namespace of the EMF metrics [default: edgeguard]
+    #[arg(long, value_name = "NAME")]
+    pub emf_namespace: Option<String>,
     /// Tokio worker threads [default: one per available CPU]
     #[arg(long, value_name = "N")]
     pub worker_threads: Option<String>,

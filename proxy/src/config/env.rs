@@ -79,6 +79,13 @@ keys! {
     SHUTDOWN_GRACE = "--shutdown-grace", "EDGEGUARD_SHUTDOWN_GRACE";
     /// `json` or `text`. [json unless stdout is a terminal]
     LOG_FORMAT = "--log-format", "EDGEGUARD_LOG_FORMAT";
+    /// `off` or `stdout`: CloudWatch embedded-metric records of accepted requests per
+    /// version id, rejections and 503s, on stdout (ECS awslogs turns them into metrics). [off]
+    EMF = "--emf", "EDGEGUARD_EMF";
+    /// How often the EMF records are written. [60s]
+    EMF_INTERVAL = "--emf-interval", "EDGEGUARD_EMF_INTERVAL";
+    /// The CloudWatch namespace of the EMF metrics. [edgeguard]
+    EMF_NAMESPACE = "--emf-namespace", "EDGEGUARD_EMF_NAMESPACE";
     /// Tokio worker threads. [one per available CPU]
     WORKER_THREADS = "--worker-threads", "EDGEGUARD_WORKER_THREADS";
     /// Validate the configuration, report every problem, exit 0 or 64. [off]

@@ -59,6 +59,9 @@ fn every_flag_has_its_environment_variable() {
         ("EDGEGUARD_SHUTDOWN_GRACE", "0s"),
         ("EDGEGUARD_LOG_FORMAT", "text"),
         ("EDGEGUARD_WORKER_THREADS", "1"),
+        ("EDGEGUARD_EMF", "stdout"),
+        ("EDGEGUARD_EMF_INTERVAL", "10s"),
+        ("EDGEGUARD_EMF_NAMESPACE", "team/edgeguard"),
         ("EDGEGUARD_CHECK_CONFIG", "true"),
         ("EDGEGUARD_LOG", "debug"),
         ("EDGEGUARD_TLS_SELF_SIGNED", "true"),
@@ -88,6 +91,13 @@ fn every_flag_has_its_environment_variable() {
     assert_eq!(c.shutdown_grace, Duration::ZERO);
     assert_eq!(c.log_format, Some(LogFormat::Text));
     assert_eq!(c.worker_threads, Some(1));
+    assert_eq!(
+        c.emf,
+        Some(super::EmfSpec {
+            interval: Duration::from_secs(10),
+            namespace: "team/edgeguard".into()
+        })
+    );
     assert!(c.check_config);
     assert_eq!(c.log_filter, "debug");
     assert_eq!(c.tls, Some(crate::tls::TlsSpec::SelfSigned));
@@ -148,6 +158,43 @@ fn every_problem_is_reported_at_once_with_its_key() {
     let text = errors.to_string();
     assert!(text.contains("--listen (EDGEGUARD_LISTEN)"), "{text}");
     assert!(text.contains("required"), "{text}");
+}
+
+#[test]
+fn emf_is_off_by_default_and_its_settings_are_checked() {
+    let base = [("EDGEGUARD_SECRET_SOURCE", "env:X")];
+    assert_eq!(load(&cli(&[]), &env(&base)).unwrap().emf, None);
+    let on = load(&cli(&["--emf", "stdout"]), &env(&base)).unwrap();
+    let spec = on.emf.unwrap();
+    assert_eq!(
+        (spec.interval, spec.namespace.as_str()),
+        (Duration::from_secs(60), "edgeguard")
+    );
+    let errors = load(
+        &cli(&[
+            "--emf",
+            "cloudwatch",
+            "--emf-interval",
+            "500ms",
+            "--emf-namespace",
+            "AWS/ELB",
+        ]),
+        &env(&base),
+    )
+    .unwrap_err();
+    let keys: Vec<&str> = errors.0.iter().map(|e| e.key.env).collect();
+    assert_eq!(
+        keys,
+        [
+            "EDGEGUARD_EMF",
+            "EDGEGUARD_EMF_INTERVAL",
+            "EDGEGUARD_EMF_NAMESPACE"
+        ]
+    );
+    for bad in ["", "a\"b", "x{y}"] {
+        let e = load(&cli(&["--emf-namespace", bad]), &env(&base)).unwrap_err();
+        assert_eq!(e.0[0].key, env::EMF_NAMESPACE, "{bad:?}");
+    }
 }
 
 #[test]

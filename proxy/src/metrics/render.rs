@@ -1,10 +1,12 @@
 //! The Prometheus text exposition of [`Metrics`].
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::{BUCKETS, Listener, Metrics, Outcome, UpstreamFailure};
 use crate::auth::Rejection;
+use crate::edge::Edge;
 
 impl Metrics {
     /// The Prometheus text exposition of every metric.
@@ -57,17 +59,39 @@ impl Metrics {
             "counter",
             "Accepted requests by the label of the value that matched (never the value).",
         );
-        for (label, counter) in self
-            .matches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
+        let accepted = self.accepted_snapshot();
+        let mut by_label: BTreeMap<&str, u64> = BTreeMap::new();
+        for ((_, label), counts) in &accepted {
+            *by_label.entry(label).or_default() += counts.total();
+        }
+        for (label, total) in by_label {
             let _ = writeln!(
                 w,
-                "edgeguard_accepted_matches_total{{accepted=\"{label}\"}} {}",
-                counter.load(Relaxed)
+                "edgeguard_accepted_matches_total{{accepted=\"{}\"}} {total}",
+                escape(label)
             );
+        }
+
+        header(
+            w,
+            "edgeguard_accepted_requests_total",
+            "counter",
+            "Accepted requests by Secrets Manager version id (file/env for those sources), \
+             stage or label, and edge (only edges seen).",
+        );
+        for ((version_id, stage), counts) in &accepted {
+            for edge in Edge::ALL {
+                let n = counts.get(edge);
+                if n > 0 {
+                    let _ = writeln!(
+                        w,
+                        "edgeguard_accepted_requests_total{{version_id=\"{}\",stage=\"{}\",edge=\"{}\"}} {n}",
+                        escape(version_id),
+                        escape(stage),
+                        edge.as_str()
+                    );
+                }
+            }
         }
 
         header(
@@ -213,6 +237,20 @@ impl Metrics {
     }
 }
 
+/// A label value as the text format requires: backslash, quote and newline escaped. A
+/// version id is a client request token (any printable text), so it is escaped too.
+fn escape(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.contains(['\\', '"', '\n']) {
+        value
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+            .into()
+    } else {
+        value.into()
+    }
+}
+
 fn header(w: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(w, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -225,5 +263,14 @@ fn per_listener(w: &mut String, name: &str, values: &[AtomicU64; 2]) {
             listener.as_str(),
             values[l].load(Relaxed)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(super::escape("plain-id"), "plain-id");
+        assert_eq!(super::escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

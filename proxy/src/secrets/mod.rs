@@ -17,10 +17,13 @@ pub mod parse;
 pub mod refresher;
 pub mod secretsmanager;
 
-/// An accepted value and its label: where it came from, never what it is.
+/// An accepted value, its label and its version: where it came from, never what it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Labeled {
     pub label: String,
+    /// The Secrets Manager version id; `file` or `env` for those sources (they have no
+    /// versions).
+    pub version_id: String,
     pub secret: Secret,
 }
 

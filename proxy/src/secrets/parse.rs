@@ -13,7 +13,7 @@ pub fn file_values(origin: &str, text: &str) -> Result<Vec<Labeled>, SourceError
             continue;
         }
         let label = format!("line{}", i + 1);
-        values.push(labeled(origin, label, line)?);
+        values.push(labeled(origin, label, "file", line)?);
     }
     non_empty(origin, values)
 }
@@ -28,14 +28,24 @@ pub fn env_values(origin: &str, text: &str) -> Result<Vec<Labeled>, SourceError>
         .filter(|p| !p.is_empty())
     {
         let label = format!("value{}", values.len() + 1);
-        values.push(labeled(origin, label, part)?);
+        values.push(labeled(origin, label, "env", part)?);
     }
     non_empty(origin, values)
 }
 
-fn labeled(origin: &str, label: String, value: &str) -> Result<Labeled, SourceError> {
+/// `version_id` is the source kind: files and variables have no versions.
+fn labeled(
+    origin: &str,
+    label: String,
+    version_id: &str,
+    value: &str,
+) -> Result<Labeled, SourceError> {
     match Secret::new(value.as_bytes()) {
-        Ok(secret) => Ok(Labeled { label, secret }),
+        Ok(secret) => Ok(Labeled {
+            label,
+            version_id: version_id.to_owned(),
+            secret,
+        }),
         Err(problem) => Err(SourceError::Invalid {
             origin: origin.to_owned(),
             position: label,

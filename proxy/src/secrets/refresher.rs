@@ -88,11 +88,9 @@ fn swap_if_changed(shared: &Shared, values: Vec<Labeled>) -> bool {
     let current = shared.accepted.load();
     let unchanged = current.as_ref().is_some_and(|set| {
         set.len() == values.len()
-            && set
-                .values()
-                .iter()
-                .zip(&values)
-                .all(|(a, b)| a.label() == b.label && a.secret() == &b.secret)
+            && set.values().iter().zip(&values).all(|(a, b)| {
+                a.label() == b.label && a.version_id() == b.version_id && a.secret() == &b.secret
+            })
     });
     if unchanged {
         return false;
@@ -100,8 +98,8 @@ fn swap_if_changed(shared: &Shared, values: Vec<Labeled>) -> bool {
     let accepted: Vec<AcceptedValue> = values
         .into_iter()
         .map(|v| {
-            let counter = shared.metrics.match_counter(&v.label);
-            AcceptedValue::new(v.label.into(), v.secret, counter)
+            let counts = shared.metrics.accept_counts(&v.version_id, &v.label);
+            AcceptedValue::new(v.label.into(), v.version_id.into(), v.secret, counts)
         })
         .collect();
     match AcceptedSet::new(accepted) {
@@ -141,6 +139,7 @@ mod tests {
             .enumerate()
             .map(|(i, v)| Labeled {
                 label: format!("line{}", i + 1),
+                version_id: "file".into(),
                 secret: Secret::new(v.as_bytes()).unwrap(),
             })
             .collect()

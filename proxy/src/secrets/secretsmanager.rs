@@ -155,6 +155,7 @@ impl Source for SecretsManagerSource {
             .filter_map(|(label, version)| match self.cache.get(*version) {
                 Some(Fetched::Value(secret)) => Some(Labeled {
                     label: (*label).to_owned(),
+                    version_id: (*version).clone(),
                     secret: secret.clone(),
                 }),
                 _ => None,

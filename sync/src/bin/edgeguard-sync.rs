@@ -58,6 +58,10 @@ enum Command {
         /// Do not wait for the dual-accept window (still refuses while an injector sends another value)
         #[arg(long)]
         force: bool,
+        /// Narrow even while the evidence ([evidence]) shows AWSPREVIOUS in use or no
+        /// reports at all: says so loudly and tags the secret edgeguard:pruned-without-evidence
+        #[arg(long)]
+        ignore_evidence: bool,
     },
     /// Injectors back to AWSCURRENT, acceptors narrowed, AWSPENDING detached
     Rollback,
@@ -254,7 +258,10 @@ async fn run(command: Command, config: Config) -> ExitCode {
             }
         }),
         Command::Rotate { skip_prune, .. } => rotation.rotate(skip_prune).await,
-        Command::Prune { force } => rotation.prune(force).await,
+        Command::Prune {
+            force,
+            ignore_evidence,
+        } => rotation.prune_with(force, ignore_evidence).await,
         Command::Rollback => rotation.rollback().await,
         Command::CheckConfig | Command::Drill { .. } => Ok(()),
         Command::Step { step, token } => match step {

@@ -57,6 +57,8 @@ pub struct Report {
     pub phases: Vec<PhaseReport>,
     pub edge: EdgeCounts,
     pub direct: DirectCounts,
+    /// The last evidence the prune read, with `[evidence]`.
+    pub evidence: Option<crate::evidence::Report>,
     pub passed: bool,
 }
 
@@ -119,6 +121,11 @@ impl Report {
             phases,
             edge,
             direct,
+            evidence: counters
+                .evidence
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
             passed,
         }
     }
@@ -170,6 +177,9 @@ impl Report {
             Some(e) => {
                 let _ = writeln!(out, "rotation: FAILED: {e}");
             }
+        }
+        if let Some(e) = &self.evidence {
+            let _ = writeln!(out, "the prune's {e}");
         }
         if self.direct.sent == 0 {
             out.push_str("no direct probes configured: unauthenticated requests were not tried\n");

@@ -37,6 +37,8 @@ pub(crate) struct State {
     pub(crate) lagging_probes: usize,
     /// Every change, in order: `accept`, `send`, `probe`.
     pub(crate) log: Vec<&'static str>,
+    /// Tags set on the secret.
+    pub(crate) tags: Vec<(String, String)>,
 }
 
 impl State {
@@ -235,6 +237,58 @@ impl SecretStore for World {
     async fn set_finished_at(&self, at: SystemTime) -> Result<(), SyncError> {
         self.state().finished_at = Some(at);
         Ok(())
+    }
+
+    async fn tag(&self, key: &str, value: &str) -> Result<(), SyncError> {
+        self.state().tags.push((key.into(), value.into()));
+        Ok(())
+    }
+}
+
+/// Accepted-request counts for the evidence gate: each read answers the next scripted
+/// (AWSCURRENT, AWSPREVIOUS) pair; the last one repeats.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FakeWitness {
+    pub(crate) script: Arc<Mutex<Vec<(u64, u64)>>>,
+    pub(crate) reads: Arc<Mutex<usize>>,
+}
+
+impl FakeWitness {
+    pub(crate) fn new(script: &[(u64, u64)]) -> Self {
+        Self {
+            script: Arc::new(Mutex::new(script.to_vec())),
+            reads: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::evidence::Witness for FakeWitness {
+    async fn accepted(
+        &self,
+        version_ids: &[&str],
+        _period: Duration,
+    ) -> Result<Vec<crate::evidence::VersionCount>, SyncError> {
+        *self.reads.lock().unwrap() += 1;
+        let mut script = self.script.lock().unwrap();
+        let (current, previous) = if script.len() > 1 {
+            script.remove(0)
+        } else {
+            script[0]
+        };
+        Ok(version_ids
+            .iter()
+            .zip([current, previous])
+            .map(|(id, total)| crate::evidence::VersionCount {
+                version_id: (*id).to_owned(),
+                total,
+                by_edge: if total > 0 {
+                    vec![("cloudfront".into(), total)]
+                } else {
+                    vec![]
+                },
+            })
+            .collect())
     }
 }
 

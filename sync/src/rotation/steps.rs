@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::{Phase, Rotation};
 use crate::error::SyncError;
 use crate::probe::Probe;
-use crate::store::{CURRENT, PENDING, PREVIOUS, Stored};
+use crate::store::{CURRENT, PENDING, PREVIOUS, PRUNED_WITHOUT_EVIDENCE_TAG, Stored};
 use crate::value::Secret;
 
 /// Bounds of the pause between two tries of the acceptors' proof.
@@ -327,6 +327,12 @@ impl Rotation {
     /// Step 5: after the window (unless `force`), and only while every injector sends
     /// AWSCURRENT: acceptors accept {current} only, AWSPREVIOUS is detached.
     pub async fn prune(&self, force: bool) -> Result<(), SyncError> {
+        self.prune_with(force, false).await
+    }
+
+    /// `prune`, and with `ignore_evidence` the evidence gate skipped: said loudly, and
+    /// tagged on the secret (`edgeguard:pruned-without-evidence`).
+    pub async fn prune_with(&self, force: bool, ignore_evidence: bool) -> Result<(), SyncError> {
         self.progress.phase(Phase::Prune);
         let staged = self.staged().await?;
         let (_, current) = staged.current()?;
@@ -349,6 +355,23 @@ impl Rotation {
                     humantime::format_duration(Duration::from_secs(left.as_secs()))
                 )));
             }
+        }
+        if ignore_evidence {
+            if staged.previous.is_some() {
+                self.progress.step(
+                    "WARNING: pruning WITHOUT EVIDENCE (--ignore-evidence): requests that still \
+                     carry AWSPREVIOUS will be rejected; tagged edgeguard:pruned-without-evidence",
+                );
+                let at = time::OffsetDateTime::from((self.clock)())
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                self.store.tag(PRUNED_WITHOUT_EVIDENCE_TAG, &at).await?;
+            }
+        } else if let Some(report) = self.evidence_report(&staged).await? {
+            if !report.quiet() {
+                return Err(SyncError::Refused(format!("prune refused: {report}")));
+            }
+            self.progress.step(&format!("prune: {report}"));
         }
         for a in &self.acceptors {
             self.make_accept(a.as_ref(), std::slice::from_ref(current))

@@ -175,10 +175,14 @@ impl SecretStore for SecretsManagerStore {
         let text = OffsetDateTime::from(at)
             .format(&Rfc3339)
             .unwrap_or_default();
+        self.tag(FINISHED_AT_TAG, &text).await
+    }
+
+    async fn tag(&self, key: &str, value: &str) -> Result<(), SyncError> {
         self.client
             .tag_resource()
             .secret_id(&self.secret_id)
-            .tags(Tag::builder().key(FINISHED_AT_TAG).value(text).build())
+            .tags(Tag::builder().key(key).value(value).build())
             .send()
             .await
             .map_err(|e| aws(&self.name, "TagResource", e))?;

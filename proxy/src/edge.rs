@@ -1,0 +1,93 @@
+//! Which front door sent a request, as far as the request shows it.
+//!
+//! Used only to label accepted-request counts, so that an operator can see *which* edge
+//! still sends an old value. It is never trusted for anything else: a client can forge
+//! these headers, but only a request that already carries an accepted value is counted.
+
+use http::HeaderMap;
+use http::header::{HeaderName, VIA};
+
+/// CloudFront adds `X-Amz-Cf-Id` to every origin request and names itself in `Via`
+/// ("1.1 abc.cloudfront.net (CloudFront)"): "Headers that CloudFront adds", Amazon
+/// CloudFront Developer Guide, "Add CloudFront request headers".
+static CLOUDFRONT_ID: HeaderName = HeaderName::from_static("x-amz-cf-id");
+/// API Gateway sends the API id with requests for private APIs and where the integration
+/// maps it (`integration.request.header.x-amzn-apigateway-api-id` = `context.apiId`);
+/// otherwise its requests count as `other`.
+static APIGATEWAY_ID: HeaderName = HeaderName::from_static("x-amzn-apigateway-api-id");
+
+/// A low-cardinality name for the front door (a metrics dimension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Edge {
+    CloudFront,
+    ApiGateway,
+    Other,
+}
+
+impl Edge {
+    pub const ALL: [Edge; 3] = [Self::CloudFront, Self::ApiGateway, Self::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CloudFront => "cloudfront",
+            Self::ApiGateway => "apigateway",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// At most three header lookups, no allocation.
+    pub fn of(headers: &HeaderMap) -> Edge {
+        if headers.contains_key(&CLOUDFRONT_ID)
+            || headers
+                .get(VIA)
+                .is_some_and(|v| ends_with_ignore_case(v.as_bytes(), b"(cloudfront)"))
+        {
+            Edge::CloudFront
+        } else if headers.contains_key(&APIGATEWAY_ID) {
+            Edge::ApiGateway
+        } else {
+            Edge::Other
+        }
+    }
+}
+
+fn ends_with_ignore_case(value: &[u8], suffix: &[u8]) -> bool {
+    value.len() >= suffix.len() && value[value.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(pairs: &[(&'static str, &'static str)]) -> Edge {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, http::HeaderValue::from_static(v));
+        }
+        Edge::of(&h)
+    }
+
+    #[test]
+    fn cloudfront_by_id_or_via() {
+        assert_eq!(edge(&[("x-amz-cf-id", "abc==")]), Edge::CloudFront);
+        assert_eq!(
+            edge(&[("via", "1.1 d111.cloudfront.net (CloudFront)")]),
+            Edge::CloudFront
+        );
+        assert_eq!(edge(&[("via", "1.1 cloudfront-like-proxy")]), Edge::Other);
+    }
+
+    #[test]
+    fn apigateway_by_api_id_and_everything_else_is_other() {
+        assert_eq!(
+            edge(&[("x-amzn-apigateway-api-id", "a1b2c3")]),
+            Edge::ApiGateway
+        );
+        assert_eq!(edge(&[("x-amzn-trace-id", "Root=1-2-3")]), Edge::Other);
+        assert_eq!(edge(&[]), Edge::Other);
+    }
+}

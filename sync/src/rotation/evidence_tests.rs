@@ -1,0 +1,147 @@
+//! The evidence gate inside prune and rotate, on the in-memory world.
+
+use std::time::Duration;
+
+use super::fake::{FakeWitness, World};
+use super::*;
+use crate::config::{Evidence, Timing};
+use crate::store::PRUNED_WITHOUT_EVIDENCE_TAG;
+
+const TIMING: Timing = Timing {
+    acceptor_settle: Duration::from_secs(90),
+    dual_accept_window: Duration::from_secs(900),
+    cloudfront_deploy_timeout: Duration::from_secs(1500),
+};
+
+const SETTINGS: Evidence = Evidence {
+    namespace: String::new(),
+    quiet_period: Duration::from_secs(600),
+    timeout: Duration::from_secs(3600),
+};
+
+fn rotation(world: &World, witness: &FakeWitness) -> Rotation {
+    let base = std::time::SystemTime::now();
+    let start = tokio::time::Instant::now();
+    let clock: Clock = std::sync::Arc::new(move || base + start.elapsed());
+    Rotation::new("fake", Box::new(world.clone()), TIMING)
+        .with_clock(clock)
+        .with_acceptor(world.acceptor(0))
+        .with_injector(world.injector(0))
+        .with_evidence(Box::new(witness.clone()), SETTINGS.clone())
+}
+
+/// A finished, unpruned rotation: AWSPREVIOUS still accepted.
+async fn finished(world: &World, witness: &FakeWitness) -> Rotation {
+    let r = rotation(world, witness);
+    r.rotate(true).await.unwrap();
+    assert!(world.state().stage("AWSPREVIOUS").is_some());
+    r
+}
+
+fn still_accepts_previous(world: &World) -> bool {
+    let s = world.state();
+    let previous = s.stage("AWSPREVIOUS");
+    previous.is_some() && s.accepted[0].contains(previous.as_ref().unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn prune_refuses_while_previous_is_in_use_and_changes_nothing() {
+    let (world, _) = World::new(1, 1);
+    let witness = FakeWitness::new(&[(100, 3)]);
+    let r = finished(&world, &witness).await;
+    let e = r.prune(true).await.unwrap_err().to_string();
+    assert!(e.contains("AWSPREVIOUS still in use"), "{e}");
+    assert!(e.contains("accepted 3 (cloudfront 3)"), "{e}");
+    assert!(still_accepts_previous(&world));
+    world.assert_no_violations();
+}
+
+#[tokio::test(start_paused = true)]
+async fn prune_refuses_when_the_fleet_reports_nothing() {
+    let (world, _) = World::new(1, 1);
+    let witness = FakeWitness::new(&[(0, 0)]);
+    let r = finished(&world, &witness).await;
+    let e = r.prune(true).await.unwrap_err().to_string();
+    assert!(e.contains("no proof that the proxies report"), "{e}");
+    assert!(still_accepts_previous(&world));
+}
+
+#[tokio::test(start_paused = true)]
+async fn prune_proceeds_when_quiet() {
+    let (world, _) = World::new(1, 1);
+    let witness = FakeWitness::new(&[(5, 0)]);
+    let r = finished(&world, &witness).await;
+    r.prune(true).await.unwrap();
+    assert_eq!(world.state().stage("AWSPREVIOUS"), None);
+    assert!(world.state().tags.is_empty());
+    world.assert_no_violations();
+}
+
+#[tokio::test(start_paused = true)]
+async fn force_skips_only_the_window_and_ignore_evidence_skips_the_gate_and_tags() {
+    let (world, _) = World::new(1, 1);
+    let witness = FakeWitness::new(&[(100, 3)]);
+    let r = finished(&world, &witness).await;
+    // --force alone: the window is skipped, the evidence is not.
+    assert!(r.prune_with(true, false).await.is_err());
+    // --ignore-evidence alone: the window still holds.
+    let e = r.prune_with(false, true).await.unwrap_err().to_string();
+    assert!(e.contains("dual-accept window"), "{e}");
+    r.prune_with(true, true).await.unwrap();
+    let s = world.state();
+    assert_eq!(s.stage("AWSPREVIOUS"), None);
+    assert_eq!(s.tags.len(), 1);
+    assert_eq!(s.tags[0].0, PRUNED_WITHOUT_EVIDENCE_TAG);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rotate_waits_for_quiet_then_prunes() {
+    let (world, _) = World::new(1, 1);
+    // Three reads with the old value in use (a forgotten injector), then it stops.
+    let witness = FakeWitness::new(&[(10, 4), (10, 2), (10, 1), (10, 0)]);
+    let r = rotation(&world, &witness);
+    let start = tokio::time::Instant::now();
+    r.rotate(false).await.unwrap();
+    assert_eq!(world.state().stage("AWSPREVIOUS"), None, "pruned");
+    // The window, then three polls (quiet_period / 4, at most 60 s), then the prune's own
+    // read.
+    let waited = start.elapsed();
+    assert!(
+        waited >= TIMING.dual_accept_window + Duration::from_secs(180),
+        "{waited:?}"
+    );
+    assert_eq!(*witness.reads.lock().unwrap(), 5);
+    world.assert_no_violations();
+}
+
+#[tokio::test(start_paused = true)]
+async fn rotate_gives_up_after_the_timeout_and_leaves_the_rotation_unpruned() {
+    let (world, v0) = World::new(1, 1);
+    let witness = FakeWitness::new(&[(10, 1)]);
+    let r = rotation(&world, &witness);
+    let start = tokio::time::Instant::now();
+    let e = r.rotate(false).await.unwrap_err();
+    assert!(matches!(e, SyncError::Timeout(_)), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("finished but not pruned"), "{text}");
+    let waited = start.elapsed() - TIMING.dual_accept_window;
+    assert!(waited >= SETTINGS.timeout && waited < SETTINGS.timeout + Duration::from_secs(300));
+    {
+        let s = world.state();
+        assert_ne!(s.stage("AWSCURRENT"), Some(v0.clone()), "finished");
+        assert_eq!(s.stage("AWSPREVIOUS"), Some(v0), "not pruned");
+    }
+    // The next `rotate` resumes with the prune, and prunes once the evidence is quiet.
+    *witness.script.lock().unwrap() = vec![(10, 0)];
+    r.rotate(false).await.unwrap();
+    assert_eq!(world.state().stage("AWSPREVIOUS"), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_previous_version_there_is_nothing_to_prove() {
+    let (world, _) = World::new(1, 1);
+    let witness = FakeWitness::new(&[(0, 0)]);
+    let r = rotation(&world, &witness);
+    r.prune(true).await.unwrap();
+    assert_eq!(*witness.reads.lock().unwrap(), 0);
+}
