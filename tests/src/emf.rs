@@ -10,14 +10,27 @@
 //!
 //! Why a double and not moto: moto 5.2 serves CloudWatch's Query and JSON protocols, and
 //! aws-sdk-cloudwatch speaks Smithy RPC v2 CBOR (getmoto/moto#9195), so the emulator
-//! cannot answer the SDK. The production GetMetricData path is tested on the SDK's test
-//! doubles (`sync/src/evidence.rs`); this double lets a real proxy's records reach the
-//! real evidence gate inside a real prune against moto's Secrets Manager and WAF.
+//! cannot answer the SDK. The double is served two ways: in process as a `Witness`, and
+//! over HTTP in that protocol ([`CloudWatchDouble::serve`]: `POST
+//! /service/GraniteServiceVersion20100801/operation/GetMetricData`, CBOR bodies, the
+//! `smithy-protocol: rpc-v2-cbor` header, timestamps as CBOR tag 1; "Smithy RPC v2 CBOR
+//! protocol", Smithy 2.0 specification), so that the `edgeguard-sync` binary reads it
+//! with its real SDK client (`AWS_ENDPOINT_URL_CLOUDWATCH`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use ciborium::Value as CborValue;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
 use edgeguard_sync::error::SyncError;
 use edgeguard_sync::evidence::{EDGES, METRIC, VersionCount, Witness, query_period};
 use serde_json::Value;
@@ -92,6 +105,21 @@ impl CloudWatchDouble {
     }
 
     fn sum(&self, dimensions: &[(&str, &str)], from: SystemTime, to: SystemTime) -> u64 {
+        self.points(&self.namespace, METRIC, dimensions, from, to)
+            .iter()
+            .map(|(_, v)| v)
+            .sum::<f64>() as u64
+    }
+
+    /// The datapoints of one metric (exact namespace, name and dimensions) in [from, to).
+    fn points(
+        &self,
+        namespace: &str,
+        metric: &str,
+        dimensions: &[(&str, &str)],
+        from: SystemTime,
+        to: SystemTime,
+    ) -> Vec<(SystemTime, f64)> {
         let mut wanted: Vec<(String, String)> = dimensions
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -101,11 +129,162 @@ impl CloudWatchDouble {
             .lock()
             .unwrap()
             .iter()
-            .filter(|d| d.namespace == self.namespace && d.metric == METRIC)
+            .filter(|d| d.namespace == namespace && d.metric == metric)
             .filter(|d| d.dimensions == wanted && d.at >= from && d.at < to)
-            .map(|d| d.value)
-            .sum::<f64>() as u64
+            .map(|d| (d.at, d.value))
+            .collect()
     }
+
+    /// Serves GetMetricData (Sum only) on a free loopback port, for as long as the
+    /// returned task runs; the caller aborts it.
+    pub async fn serve(&self) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let double = self.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let double = double.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| answer(double.clone(), req));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        (addr, task)
+    }
+
+    /// One GetMetricData request body: a result per query, a datapoint per `Period`
+    /// bucket (counted from StartTime) that holds data, newest first (the default
+    /// `TimestampDescending`).
+    fn get_metric_data(&self, body: &CborValue) -> Result<CborValue, String> {
+        let time = |key: &str| -> Result<SystemTime, String> {
+            let secs = field(body, key)
+                .and_then(epoch_seconds)
+                .ok_or(format!("{key} missing"))?;
+            Ok(UNIX_EPOCH + Duration::from_secs_f64(secs))
+        };
+        let (start, end) = (time("StartTime")?, time("EndTime")?);
+        let queries = match field(body, "MetricDataQueries") {
+            Some(CborValue::Array(q)) => q,
+            _ => return Err("MetricDataQueries missing".into()),
+        };
+        let mut results = Vec::new();
+        for q in queries {
+            let id = text(field(q, "Id")).ok_or("Id missing")?;
+            let stat = field(q, "MetricStat").ok_or("only MetricStat queries are served")?;
+            if text(field(stat, "Stat")) != Some("Sum") {
+                return Err("only the Sum statistic is served".into());
+            }
+            let period = match field(stat, "Period") {
+                Some(CborValue::Integer(p)) => i128::from(*p) as u64,
+                _ => return Err("Period missing".into()),
+            };
+            let metric = field(stat, "Metric").ok_or("Metric missing")?;
+            let dimensions: Vec<(&str, &str)> = match field(metric, "Dimensions") {
+                Some(CborValue::Array(ds)) => ds
+                    .iter()
+                    .filter_map(|d| Some((text(field(d, "Name"))?, text(field(d, "Value"))?)))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let points = self.points(
+                text(field(metric, "Namespace")).unwrap_or_default(),
+                text(field(metric, "MetricName")).unwrap_or_default(),
+                &dimensions,
+                start,
+                end,
+            );
+            let mut buckets: std::collections::BTreeMap<u64, f64> = Default::default();
+            for (at, value) in points {
+                let k = at.duration_since(start).unwrap_or_default().as_secs() / period.max(1);
+                *buckets.entry(k).or_default() += value;
+            }
+            let (mut stamps, mut values) = (Vec::new(), Vec::new());
+            for (k, sum) in buckets.into_iter().rev() {
+                let at = start + Duration::from_secs(k * period);
+                let secs = at.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+                stamps.push(CborValue::Tag(1, Box::new(CborValue::Float(secs))));
+                values.push(CborValue::Float(sum));
+            }
+            results.push(CborValue::Map(vec![
+                (CborValue::Text("Id".into()), CborValue::Text(id.to_owned())),
+                (CborValue::Text("Label".into()), CborValue::Text(id.to_owned())),
+                (CborValue::Text("Timestamps".into()), CborValue::Array(stamps)),
+                (CborValue::Text("Values".into()), CborValue::Array(values)),
+                (CborValue::Text("StatusCode".into()), CborValue::Text("Complete".into())),
+            ]));
+        }
+        Ok(CborValue::Map(vec![(
+            CborValue::Text("MetricDataResults".into()),
+            CborValue::Array(results),
+        )]))
+    }
+}
+
+fn field<'a>(map: &'a CborValue, key: &str) -> Option<&'a CborValue> {
+    match map {
+        CborValue::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| matches!(k, CborValue::Text(t) if t == key))
+            .map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+fn text(value: Option<&CborValue>) -> Option<&str> {
+    match value {
+        Some(CborValue::Text(t)) => Some(t),
+        _ => None,
+    }
+}
+
+/// A Smithy timestamp: CBOR tag 1 around an integer or a float of epoch seconds.
+fn epoch_seconds(value: &CborValue) -> Option<f64> {
+    match value {
+        CborValue::Tag(1, inner) => match inner.as_ref() {
+            CborValue::Integer(i) => Some(i128::from(*i) as f64),
+            CborValue::Float(f) => Some(*f),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+async fn answer(
+    double: CloudWatchDouble,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let operation = req.uri().path().rsplit('/').next().unwrap_or("").to_owned();
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let result = match operation.as_str() {
+        "GetMetricData" => ciborium::from_reader::<CborValue, _>(&body[..])
+            .map_err(|e| format!("not CBOR: {e}"))
+            .and_then(|request| double.get_metric_data(&request)),
+        other => Err(format!("{other} is not served by this double")),
+    };
+    let (status, value) = match result {
+        Ok(v) => (StatusCode::OK, v),
+        Err(message) => (
+            StatusCode::BAD_REQUEST,
+            CborValue::Map(vec![
+                (
+                    CborValue::Text("__type".into()),
+                    CborValue::Text("InvalidParameterValueException".into()),
+                ),
+                (CborValue::Text("message".into()), CborValue::Text(message)),
+            ]),
+        ),
+    };
+    let mut out = Vec::new();
+    ciborium::into_writer(&value, &mut out).unwrap();
+    Ok(Response::builder()
+        .status(status)
+        .header("smithy-protocol", "rpc-v2-cbor")
+        .header("content-type", "application/cbor")
+        .body(Full::new(Bytes::from(out)))
+        .unwrap())
 }
 
 #[async_trait]
