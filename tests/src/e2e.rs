@@ -47,11 +47,20 @@ impl Stage {
 
     /// As `start`, in a world already created (to put a gate in front of its emulator).
     pub async fn start_in(world: Arc<World>, endpoint: Option<String>) -> Self {
+        Self::start_with(world, endpoint, &[]).await
+    }
+
+    /// As `start_in`, with more flags for the proxies (`--emf stdout`, …).
+    pub async fn start_with(
+        world: Arc<World>,
+        endpoint: Option<String>,
+        proxy_args: &[(&str, &str)],
+    ) -> Self {
         let endpoint = endpoint.unwrap_or_else(|| world.moto.endpoint());
         let upstream = Upstream::start().await;
         let mut proxies = Vec::new();
         for _ in 0..2 {
-            proxies.push(start_proxy(&world, &upstream, &endpoint).await);
+            proxies.push(start_proxy_with(&world, &upstream, &endpoint, proxy_args).await);
         }
         let edge = EdgeTwin::start(
             world.clone(),
@@ -131,9 +140,23 @@ impl Stage {
 
 /// A proxy reading the secret from the emulator at `endpoint`, refreshing every second.
 pub async fn start_proxy(world: &World, upstream: &Upstream, endpoint: &str) -> Proxy {
-    let proxy = Builder::new(&format!("secretsmanager:{SECRET}"))
+    start_proxy_with(world, upstream, endpoint, &[]).await
+}
+
+/// As `start_proxy`, with more flags.
+pub async fn start_proxy_with(
+    world: &World,
+    upstream: &Upstream,
+    endpoint: &str,
+    args: &[(&str, &str)],
+) -> Proxy {
+    let mut builder = Builder::new(&format!("secretsmanager:{SECRET}"))
         .arg("--upstream", &upstream.url())
-        .arg("--refresh-interval", "1s")
+        .arg("--refresh-interval", "1s");
+    for (flag, value) in args {
+        builder = builder.arg(flag, value);
+    }
+    let proxy = builder
         .envs(&world.moto.sdk_env())
         .env("AWS_ENDPOINT_URL", endpoint)
         .spawn()

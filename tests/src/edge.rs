@@ -36,6 +36,19 @@ use crate::world::{HEADER, World};
 /// The front doors the twin plays, by path prefix.
 pub const DOORS: [&str; 3] = ["rest", "http", "cloudfront"];
 
+/// A front door the sync configuration does not know (a second CloudFront distribution):
+/// it sends what [`EdgeTwin::set_forgotten`] says, whatever the rotation does.
+pub const FORGOTTEN: &str = "forgotten";
+
+/// The header each door's edge adds to origin requests, as the real ones do: CloudFront's
+/// `X-Amz-Cf-Id`; for API Gateway, the API id the integration maps (docs/proxy.md, "Edge").
+fn edge_header(door: &str) -> (&'static str, &'static str) {
+    match door {
+        "cloudfront" | FORGOTTEN => ("x-amz-cf-id", "twin-request-id"),
+        _ => ("x-amzn-apigateway-api-id", "twin-api"),
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct EdgeOptions {
     /// Edge locations per front door.
@@ -113,6 +126,8 @@ struct Shared {
     /// Per door: the value its injector sends (None: no header).
     doors: [Timeline<Option<String>>; 3],
     waf: Timeline<Vec<String>>,
+    /// What the forgotten door sends (None: it serves nothing, 404).
+    forgotten: Mutex<Option<String>>,
     targets: Mutex<Vec<SocketAddr>>,
     next: AtomicUsize,
     stats: Arc<EdgeStats>,
@@ -154,6 +169,7 @@ impl EdgeTwin {
                 Timeline::new(injected.cloudfront),
             ],
             waf: Timeline::new(accepted),
+            forgotten: Mutex::new(None),
             targets: Mutex::new(targets),
             next: AtomicUsize::new(0),
             stats: stats.clone(),
@@ -186,6 +202,11 @@ impl EdgeTwin {
     /// Replaces the proxies requests go to (a target taken out, as an ALB deregisters it).
     pub fn set_targets(&self, targets: Vec<SocketAddr>) {
         *self.shared.targets.lock().unwrap() = targets;
+    }
+
+    /// Opens (Some) or closes (None) the forgotten door, which sends this value.
+    pub fn set_forgotten(&self, value: Option<String>) {
+        *self.shared.forgotten.lock().unwrap() = value;
     }
 
     /// What `door`'s location `location` sends now, and whether the WAF accepts it now.
@@ -242,12 +263,24 @@ async fn handle(
     let mut parts = path.splitn(3, '/').skip(1);
     let door_name = parts.next().unwrap_or("");
     let rest = format!("/{}", parts.next().unwrap_or(""));
-    let Some(door) = DOORS.iter().position(|d| *d == door_name) else {
-        return Ok(answer(StatusCode::NOT_FOUND, "no such front door"));
-    };
     let n = s.next.fetch_add(1, Ordering::Relaxed);
     let location = n as u64 % s.options.locations;
-    let (value, allowed) = decide(&s, door, location);
+    let (value, allowed) = if door_name == FORGOTTEN {
+        let Some(value) = s.forgotten.lock().unwrap().clone() else {
+            return Ok(answer(
+                StatusCode::NOT_FOUND,
+                "the forgotten door is closed",
+            ));
+        };
+        let accepted = s.waf.adopted(|k| s.delay(u64::MAX, k, s.options.waf_delay));
+        let allowed = accepted.contains(&value);
+        (Some(value), allowed)
+    } else {
+        let Some(door) = DOORS.iter().position(|d| *d == door_name) else {
+            return Ok(answer(StatusCode::NOT_FOUND, "no such front door"));
+        };
+        decide(&s, door, location)
+    };
     if !allowed {
         s.stats.waf_blocked.fetch_add(1, Ordering::Relaxed);
         return Ok(answer(StatusCode::FORBIDDEN, "blocked by the WAF twin"));
@@ -264,7 +297,8 @@ async fn handle(
         s.stats.bad_gateway.fetch_add(1, Ordering::Relaxed);
         return Ok(answer(StatusCode::BAD_GATEWAY, "no target"));
     };
-    let mut forward = Request::get(format!("http://{target}{rest}"));
+    let (edge_name, edge_value) = edge_header(door_name);
+    let mut forward = Request::get(format!("http://{target}{rest}")).header(edge_name, edge_value);
     if let Some(v) = &value {
         forward = forward.header(HEADER, v);
     }

@@ -23,17 +23,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use bytes::Bytes;
 use ciborium::Value as CborValue;
+use edgeguard_sync::error::SyncError;
+use edgeguard_sync::evidence::{EDGES, METRIC, VersionCount, Witness, query_period};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use serde_json::Value;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
-use edgeguard_sync::error::SyncError;
-use edgeguard_sync::evidence::{EDGES, METRIC, VersionCount, Witness, query_period};
-use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
 struct Datum {
@@ -65,8 +65,36 @@ impl CloudWatchDouble {
     /// past every line it read.
     pub fn ship(&self, output: &str, shipped: &mut usize) -> usize {
         let lines: Vec<&str> = output.lines().collect();
+        let records = self.ingest(&lines[(*shipped).min(lines.len())..]);
+        *shipped = lines.len();
+        records
+    }
+
+    /// Ships each source's new lines every 250 ms (what the awslogs driver and CloudWatch
+    /// Logs do, minus their delay), until the returned task is aborted.
+    pub fn spawn_shipper(
+        &self,
+        sources: Vec<Arc<Mutex<Vec<String>>>>,
+    ) -> tokio::task::JoinHandle<()> {
+        let double = self.clone();
+        tokio::spawn(async move {
+            let mut shipped = vec![0; sources.len()];
+            loop {
+                for (source, done) in sources.iter().zip(shipped.iter_mut()) {
+                    let new: Vec<String> = source.lock().unwrap()[*done..].to_vec();
+                    *done += new.len();
+                    let lines: Vec<&str> = new.iter().map(String::as_str).collect();
+                    double.ingest(&lines);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await; // a shipper's cadence
+            }
+        })
+    }
+
+    /// Ingests the EMF records among `lines` (other lines are skipped); how many.
+    fn ingest(&self, lines: &[&str]) -> usize {
         let mut records = 0;
-        for line in &lines[(*shipped).min(lines.len())..] {
+        for line in lines {
             let Ok(record) = serde_json::from_str::<Value>(line) else {
                 continue;
             };
@@ -100,7 +128,6 @@ impl CloudWatchDouble {
             }
             records += 1;
         }
-        *shipped = lines.len();
         records
     }
 
@@ -210,10 +237,19 @@ impl CloudWatchDouble {
             }
             results.push(CborValue::Map(vec![
                 (CborValue::Text("Id".into()), CborValue::Text(id.to_owned())),
-                (CborValue::Text("Label".into()), CborValue::Text(id.to_owned())),
-                (CborValue::Text("Timestamps".into()), CborValue::Array(stamps)),
+                (
+                    CborValue::Text("Label".into()),
+                    CborValue::Text(id.to_owned()),
+                ),
+                (
+                    CborValue::Text("Timestamps".into()),
+                    CborValue::Array(stamps),
+                ),
                 (CborValue::Text("Values".into()), CborValue::Array(values)),
-                (CborValue::Text("StatusCode".into()), CborValue::Text("Complete".into())),
+                (
+                    CborValue::Text("StatusCode".into()),
+                    CborValue::Text("Complete".into()),
+                ),
             ]));
         }
         Ok(CborValue::Map(vec![(
@@ -257,7 +293,12 @@ async fn answer(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let operation = req.uri().path().rsplit('/').next().unwrap_or("").to_owned();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let result = match operation.as_str() {
         "GetMetricData" => ciborium::from_reader::<CborValue, _>(&body[..])
             .map_err(|e| format!("not CBOR: {e}"))

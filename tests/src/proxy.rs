@@ -201,6 +201,12 @@ impl Proxy {
         self.child.id() as i32
     }
 
+    /// The shared list of output lines, for a task that reads them as they come (the
+    /// CloudWatch double's shipper).
+    pub fn output_lines(&self) -> Arc<Mutex<Vec<String>>> {
+        self.lines.clone()
+    }
+
     /// Everything the process printed so far, stdout and stderr.
     pub fn output(&self) -> String {
         self.lines.lock().unwrap().join("\n")
