@@ -230,6 +230,26 @@ def check(rendered, params, problems, name):
         if MARKER in json.dumps(c.get("Environment", [])):
             fail(f"the secret's value is in container {c['Name']}'s environment")
 
+    # The evidence: the sidecars write the namespace the rotation reads and the dashboard
+    # shows (a mismatch makes every prune refuse with "no proof that the proxies report").
+    emf = {}
+    for c in res["TaskDefinition"]["Properties"]["ContainerDefinitions"]:
+        for e in c.get("Environment", []):
+            if e["Name"].startswith("EDGEGUARD_EMF"):
+                emf[e["Name"]] = e["Value"]
+    if emf.get("EDGEGUARD_EMF") != "stdout":
+        fail("the sidecar does not write embedded metrics (EDGEGUARD_EMF=stdout)")
+    namespace = emf.get("EDGEGUARD_EMF_NAMESPACE")
+    try:
+        sync_config = json.loads(res["RotationFunction"]["Properties"]["Environment"]["Variables"]["EDGEGUARD_SYNC_CONFIG"])
+        if sync_config.get("evidence", {}).get("namespace") != namespace:
+            fail(f"the rotation reads evidence from {sync_config.get('evidence')}, the sidecars write to {namespace}")
+    except (ValueError, KeyError) as e:
+        fail(f"the rotation configuration is not JSON: {e}")
+    body = res["Dashboard"]["Properties"]["DashboardBody"]
+    if "{" + f"{namespace},VersionId" + "}" not in body:
+        fail(f"the dashboard does not show AcceptedRequests from {namespace}")
+
 
 def main():
     path = sys.argv[1]
