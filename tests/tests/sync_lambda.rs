@@ -17,7 +17,7 @@ use edgeguard_sync::config::Config;
 use edgeguard_sync::lambda::{self, Invocation, LambdaError};
 use edgeguard_sync::rotation::{Quiet, Rotation};
 use edgeguard_tests::secret_like;
-use edgeguard_tests::world::{SECRET, World};
+use edgeguard_tests::world::{SECRET, TIMING, World};
 
 const FIFTEEN_MINUTES: Duration = Duration::from_secs(900);
 
@@ -188,4 +188,63 @@ async fn status_action_reports_without_values() {
     assert!(report.is_object(), "{report}");
     assert_eq!(report["drift"], serde_json::json!([]), "{report}");
     assert!(!report.to_string().contains(&v0));
+}
+
+/// Embedded-metric lines as the proxy writes them (its own exporter), for `version_id`
+/// under `stage`, `n` requests through CloudFront, stamped `ago` before now.
+fn emf_lines(namespace: &str, version_id: &str, stage: &str, n: u64, ago: Duration) -> String {
+    use edgeguard_proxy::edge::Edge;
+    use edgeguard_proxy::metrics::Metrics;
+    use edgeguard_proxy::metrics::emf::EmfExporter;
+    let metrics = Metrics::default();
+    for _ in 0..n {
+        metrics.accept_counts(version_id, stage).record(Edge::CloudFront);
+    }
+    let at = std::time::SystemTime::now() - ago;
+    let ms = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    EmfExporter::new(namespace).records(&metrics, ms).join("\n")
+}
+
+/// With `[evidence]`, the scheduled prune postpones (not an error: the next schedule tries
+/// again) while AWSPREVIOUS is in use, and prunes once the quiet period holds none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_prune_waits_for_the_evidence() {
+    use edgeguard_tests::emf::CloudWatchDouble;
+    let evidence = "\n[evidence]\nnamespace = \"ns\"\nquiet_period = \"1m\"\n";
+    let w = World::create_with(&secret_like('0'), &format!("{TIMING}{evidence}")).await;
+    let (code, _, err) = w.sync(&["rotate", "--yes", "--skip-prune"]);
+    assert_eq!(code, 0, "{err}");
+    tokio::time::sleep(Duration::from_secs(2)).await; // the configured 2 s window passing is not the subject
+    let config = Config::from_file(&w.config).unwrap();
+    let settings = config.evidence.clone().unwrap();
+    let with = |double: &CloudWatchDouble| {
+        edgeguard_sync::aws::rotation(&w.sdk, &config, Box::new(Quiet))
+            .with_evidence(Box::new(double.clone()), settings.clone())
+    };
+    let staged = rotation(&w).staged().await.unwrap();
+    let current = staged.current.unwrap().0.id;
+    let previous = staged.previous.unwrap().0.id;
+
+    // A request with the old value 10 s ago: postponed, nothing narrowed.
+    let busy = CloudWatchDouble::new("ns");
+    busy.ship(&emf_lines("ns", &current, "current", 40, Duration::ZERO), &mut 0);
+    busy.ship(&emf_lines("ns", &previous, "previous", 1, Duration::from_secs(10)), &mut 0);
+    let answer = lambda::handle(&with(&busy), action("prune"), FIFTEEN_MINUTES)
+        .await
+        .unwrap();
+    let answer = answer.as_str().unwrap();
+    assert!(answer.starts_with("prune: postponed"), "{answer}");
+    assert!(answer.contains("accepted 1 (cloudfront 1)"), "{answer}");
+    assert_eq!(w.waf().await.0.len(), 2, "both values still accepted");
+
+    // Its last request two minutes ago (outside the quiet minute): pruned.
+    let quiet = CloudWatchDouble::new("ns");
+    quiet.ship(&emf_lines("ns", &current, "current", 40, Duration::ZERO), &mut 0);
+    quiet.ship(&emf_lines("ns", &previous, "previous", 5, Duration::from_secs(120)), &mut 0);
+    let done = lambda::handle(&with(&quiet), action("prune"), FIFTEEN_MINUTES)
+        .await
+        .unwrap();
+    assert_eq!(done, "prune: done");
+    assert_eq!(w.waf().await.0.len(), 1);
+    assert_eq!(w.staged().await.previous, None);
 }
