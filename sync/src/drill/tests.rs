@@ -124,6 +124,32 @@ async fn a_correct_rotation_passes_with_every_phase_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_gives_the_evidence_the_prune_saw() {
+    use crate::rotation::fake::FakeWitness;
+    let (world, _) = World::new(1, 1);
+    let base = serve(faithful(&world, 403)).await;
+    let drill = Drill::new(&probes(&base), options()).unwrap();
+    // Quiet (a busy read would hold the drill for a real poll interval; the waiting is
+    // tested in rotation::evidence_tests on a paused clock).
+    let witness = FakeWitness::new(&[(30, 0)]);
+    let settings = crate::config::Evidence {
+        namespace: "ns".into(),
+        quiet_period: Duration::from_secs(60),
+        timeout: Duration::from_secs(120),
+    };
+    let rotation = rotation(&world, drill.progress(Box::new(Quiet)))
+        .with_evidence(Box::new(witness), settings);
+    let report = drill.run(&rotation).await;
+    assert!(report.passed, "{}", report.text());
+    let evidence = report.evidence.as_ref().expect("the prune's evidence");
+    assert!(evidence.quiet());
+    assert_eq!(evidence.current.total, 30);
+    let text = report.text();
+    assert!(text.contains("the prune's evidence over the last 1m: AWSCURRENT"), "{text}");
+    assert!(text.contains("accepted 30 (cloudfront 30)") && text.contains(": quiet"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unauthenticated_request_let_through_fails_the_drill() {
     let (world, _) = World::new(1, 1);
     let base = serve(faithful(&world, 200)).await;
