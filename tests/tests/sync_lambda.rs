@@ -198,10 +198,15 @@ fn emf_lines(namespace: &str, version_id: &str, stage: &str, n: u64, ago: Durati
     use edgeguard_proxy::metrics::emf::EmfExporter;
     let metrics = Metrics::default();
     for _ in 0..n {
-        metrics.accept_counts(version_id, stage).record(Edge::CloudFront);
+        metrics
+            .accept_counts(version_id, stage)
+            .record(Edge::CloudFront);
     }
     let at = std::time::SystemTime::now() - ago;
-    let ms = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     EmfExporter::new(namespace).records(&metrics, ms).join("\n")
 }
 
@@ -227,8 +232,14 @@ async fn the_scheduled_prune_waits_for_the_evidence() {
 
     // A request with the old value 10 s ago: postponed, nothing narrowed.
     let busy = CloudWatchDouble::new("ns");
-    busy.ship(&emf_lines("ns", &current, "current", 40, Duration::ZERO), &mut 0);
-    busy.ship(&emf_lines("ns", &previous, "previous", 1, Duration::from_secs(10)), &mut 0);
+    busy.ship(
+        &emf_lines("ns", &current, "current", 40, Duration::ZERO),
+        &mut 0,
+    );
+    busy.ship(
+        &emf_lines("ns", &previous, "previous", 1, Duration::from_secs(10)),
+        &mut 0,
+    );
     let answer = lambda::handle(&with(&busy), action("prune"), FIFTEEN_MINUTES)
         .await
         .unwrap();
@@ -239,8 +250,14 @@ async fn the_scheduled_prune_waits_for_the_evidence() {
 
     // Its last request two minutes ago (outside the quiet minute): pruned.
     let quiet = CloudWatchDouble::new("ns");
-    quiet.ship(&emf_lines("ns", &current, "current", 40, Duration::ZERO), &mut 0);
-    quiet.ship(&emf_lines("ns", &previous, "previous", 5, Duration::from_secs(120)), &mut 0);
+    quiet.ship(
+        &emf_lines("ns", &current, "current", 40, Duration::ZERO),
+        &mut 0,
+    );
+    quiet.ship(
+        &emf_lines("ns", &previous, "previous", 5, Duration::from_secs(120)),
+        &mut 0,
+    );
     let done = lambda::handle(&with(&quiet), action("prune"), FIFTEEN_MINUTES)
         .await
         .unwrap();

@@ -145,8 +145,14 @@ async fn the_report_gives_the_evidence_the_prune_saw() {
     assert!(evidence.quiet());
     assert_eq!(evidence.current.total, 30);
     let text = report.text();
-    assert!(text.contains("the prune's evidence over the last 1m: AWSCURRENT"), "{text}");
-    assert!(text.contains("accepted 30 (cloudfront 30)") && text.contains(": quiet"), "{text}");
+    assert!(
+        text.contains("the prune's evidence over the last 1m: AWSCURRENT"),
+        "{text}"
+    );
+    assert!(
+        text.contains("accepted 30 (cloudfront 30)") && text.contains(": quiet"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
