@@ -13,6 +13,8 @@ async fn values_never_appear_in_trace_logs_errors_or_metrics() {
     let f = Fixture::start(|b| {
         b.env("EDGEGUARD_LOG", "trace")
             .arg("--refresh-interval", "200ms")
+            .arg("--emf", "stdout")
+            .arg("--emf-interval", "1s")
     })
     .await;
     let addr = f.proxy.enforcing();
@@ -59,6 +61,16 @@ async fn values_never_appear_in_trace_logs_errors_or_metrics() {
     )
     .await;
     let metrics = f.proxy.metrics().await;
+    // The embedded-metric records (CloudWatch's copy of the counts) are in the output too.
+    poll(Duration::from_secs(10), "EMF records of rejections", || {
+        std::future::ready(
+            f.proxy
+                .output()
+                .contains("\"RejectedRequests\"")
+                .then_some(()),
+        )
+    })
+    .await;
     f.proxy.signal(libc::SIGTERM);
     poll(Duration::from_secs(10), "the drain log line", || {
         std::future::ready(f.proxy.output().contains("drained").then_some(()))
