@@ -284,3 +284,45 @@ async fn rejected_requests_are_counted_even_with_no_upstream() {
         0.0
     );
 }
+
+/// The edge headers (`X-Amz-Cf-Id`, `Via … (CloudFront)`, `x-amzn-apigateway-api-id`) only
+/// label accepted requests: forged on a request without an accepted value, they change
+/// nothing (403, never forwarded, nothing counted as accepted); on an accepted one they pick
+/// the `edge` label and are forwarded like any other field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_edge_headers_only_label_accepted_requests() {
+    let f = Fixture::start(|b| b).await;
+    let addr = f.proxy.enforcing();
+    let forged = |value: &str| {
+        format!(
+            "GET /edge HTTP/1.1\r\nHost: app.example.com\r\nX-Amz-Cf-Id: forged==\r\n\
+             Via: 1.1 evil.example (CloudFront)\r\nx-amzn-apigateway-api-id: abc\r\n\
+             {H}: {value}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    for bad in ["not-the-secret", ""] {
+        let reply = raw(addr, forged(bad).as_bytes()).await;
+        assert_eq!(reply.status, 403, "{bad:?}: {}", reply.head);
+    }
+    assert!(
+        f.upstream.seen_at("/edge").is_empty(),
+        "a rejected request reached the app"
+    );
+    let m = f.proxy.metrics().await;
+    assert!(!m.contains("edge=\"cloudfront\"} 1"), "{m}");
+
+    let reply = raw(addr, forged(&f.a).as_bytes()).await;
+    assert_eq!(reply.status, 200, "{}", reply.head);
+    let seen = f.upstream.seen_at("/edge");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].headers["x-amz-cf-id"], "forged==");
+    assert!(seen[0].headers.get(H).is_none());
+    let m = f.proxy.metrics().await;
+    assert!(
+        m.lines().any(
+            |l| l.starts_with("edgeguard_accepted_requests_total{version_id=\"file\"")
+                && l.ends_with("edge=\"cloudfront\"} 1")
+        ),
+        "{m}"
+    );
+}
