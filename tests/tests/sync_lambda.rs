@@ -17,7 +17,7 @@ use edgeguard_sync::config::Config;
 use edgeguard_sync::lambda::{self, Invocation, LambdaError};
 use edgeguard_sync::rotation::{Quiet, Rotation};
 use edgeguard_tests::secret_like;
-use edgeguard_tests::world::{SECRET, TIMING, World};
+use edgeguard_tests::world::{SECRET, World};
 
 const FIFTEEN_MINUTES: Duration = Duration::from_secs(900);
 
@@ -215,11 +215,12 @@ fn emf_lines(namespace: &str, version_id: &str, stage: &str, n: u64, ago: Durati
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduled_prune_waits_for_the_evidence() {
     use edgeguard_tests::emf::CloudWatchDouble;
+    // The window is not the subject: zero, so the gate alone decides.
+    let timing = "\n[timing]\nacceptor_settle = \"1s\"\ndual_accept_window = \"0s\"\ncloudfront_deploy_timeout = \"20s\"\n";
     let evidence = "\n[evidence]\nnamespace = \"ns\"\nquiet_period = \"1m\"\n";
-    let w = World::create_with(&secret_like('0'), &format!("{TIMING}{evidence}")).await;
+    let w = World::create_with(&secret_like('0'), &format!("{timing}{evidence}")).await;
     let (code, _, err) = w.sync(&["rotate", "--yes", "--skip-prune"]);
     assert_eq!(code, 0, "{err}");
-    tokio::time::sleep(Duration::from_secs(2)).await; // the configured 2 s window passing is not the subject
     let config = Config::from_file(&w.config).unwrap();
     let settings = config.evidence.clone().unwrap();
     let with = |double: &CloudWatchDouble| {
