@@ -156,6 +156,7 @@ async fn start(
     let upstream = Upstream::new(&UpstreamConfig {
         scheme: http::uri::Scheme::HTTP,
         authority: upstream_addr.to_string().parse().unwrap(),
+        target: edgeguard_proxy::connect::Target::Tcp,
         connect_timeout: Duration::from_secs(1),
         timeout: Duration::from_secs(2),
         pool_idle_timeout: Duration::from_secs(4),
@@ -191,6 +192,36 @@ async fn start(
     (addr, upstream_addr)
 }
 
+/// Connects the harness's sentinel to the upstream, its address recorded before the connect
+/// so that the accept loop knows it. The port is chosen by `bind` (the address must be known
+/// before the connect), and `bind` cannot take a port that a TIME_WAIT socket holds (as
+/// `connect` may, for another destination): the input connections the harness closes first
+/// leave one each, and 20,000 inputs in under a minute nearly fill the ephemeral range (a
+/// CI run failed so). So the sentinel binds 127.0.0.2, whose ports no input connection
+/// holds, and closes with a reset (linger 0: no TIME_WAIT of its own); a failed attempt is
+/// retried, bounded, with a fresh socket.
+async fn connect_sentinel(stage: &Stage) -> TcpStream {
+    let mut last = None;
+    for _ in 0..50 {
+        let attempt = async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.set_linger(Some(Duration::ZERO))?;
+            socket.bind("127.0.0.2:0".parse().unwrap())?;
+            *stage.sentinel.lock().unwrap() = Some(socket.local_addr()?);
+            socket.connect(stage.upstream).await
+        };
+        match attempt.await {
+            Ok(stream) => return stream,
+            Err(e) => {
+                *stage.sentinel.lock().unwrap() = None;
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    panic!("the sentinel cannot connect to the upstream: {last:?}");
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -208,10 +239,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = tokio::time::timeout(Duration::from_secs(3), stream.read_to_end(&mut sink)).await;
         // The proxy has closed this connection (or the read timed out): wait, bounded, for
         // the upstream connections it caused to be accepted (the sentinel's turn) and over.
-        let sentinel = tokio::net::TcpSocket::new_v4().unwrap();
-        sentinel.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        *stage.sentinel.lock().unwrap() = Some(sentinel.local_addr().unwrap());
-        let _sentinel = sentinel.connect(stage.upstream).await.unwrap();
+        let _sentinel = connect_sentinel(stage).await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         loop {
             // Enabled before the check, so that a change between the two is not missed.
