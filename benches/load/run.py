@@ -118,7 +118,7 @@ class Peer:
         self.name, self.binary, self.work = name, binary, work
         self.proc = None
 
-    def start(self, port, upstream_port, values, cpu, tls=False):
+    def start(self, port, upstream_port, values, cpu, tls=False, unix=None):
         self.port = port
         conf = self.work / f"{self.name}-{port}"
         conf.mkdir(parents=True, exist_ok=True)
@@ -143,7 +143,7 @@ class Peer:
             (conf / "secrets").write_text(f"{v1}\n{v2}\n")
             cmd = [
                 self.binary, "--listen", f"127.0.0.1:{port}",
-                "--upstream", f"http://127.0.0.1:{upstream_port}",
+                "--upstream", f"unix:{unix}" if unix else f"http://127.0.0.1:{upstream_port}",
                 "--secret-source", f"file:{conf / 'secrets'}",
                 "--admin-listen", f"127.0.0.1:{free_port()}",
                 "--worker-threads", "1", "--log-format", "text",
@@ -413,6 +413,12 @@ def run_all(args, binaries, values, work, names, results):
             started.append(tls)
             loads.append(("edgeguard", "valid, TLS", tls, lambda: wrk(
                 tls.port, values[0], args.seconds, args.connections, scheme="https")))
+            sock = work / f"upstream-{upstream_port}" / "upstream.sock"
+            unix = Peer("edgeguard", binaries["edgeguard"], work).start(
+                free_port(), upstream_port, values, cpu=0, unix=sock)
+            started.append(unix)
+            loads.append(("edgeguard", "valid, unix upstream", unix, lambda: wrk(
+                unix.port, values[0], args.seconds, args.connections)))
             h2 = Peer("edgeguard", binaries["edgeguard"], work).start(
                 free_port(), upstream_port, values, cpu=0)
             started.append(h2)

@@ -78,6 +78,7 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
     let upstream = Upstream::new(&UpstreamConfig {
         scheme: config.upstream_scheme.clone(),
         authority: config.upstream_authority.clone(),
+        target: config.upstream_target.clone(),
         connect_timeout: config.upstream_connect_timeout,
         timeout: config.upstream_timeout,
         pool_idle_timeout: config.upstream_pool_idle_timeout,

@@ -1,6 +1,7 @@
 //! Typed configuration: flags over environment over defaults, validated once; every
 //! problem is collected and reported together, each naming its flag and variable.
 
+use crate::connect::Target;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ pub struct Config {
     pub internal_listen: Option<SocketAddr>,
     pub upstream_scheme: Scheme,
     pub upstream_authority: Authority,
+    /// TCP to the authority, or a Unix domain socket (`unix:/path`).
+    pub upstream_target: Target,
     pub header: HeaderName,
     pub secret_source: SourceSpec,
     pub refresh_interval: Duration,
@@ -163,7 +166,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
             parse_addr(s).map(Some)
         }
     });
-    let (upstream_scheme, upstream_authority) = r.parse(
+    let (upstream_scheme, upstream_authority, upstream_target) = r.parse(
         env::UPSTREAM,
         &cli.upstream,
         "http://127.0.0.1:8080",
@@ -320,6 +323,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
             internal_listen,
             upstream_scheme,
             upstream_authority,
+            upstream_target,
             header,
             secret_source,
             refresh_interval,
@@ -418,10 +422,29 @@ fn parse_header(s: &str) -> Result<HeaderName, String> {
         .map_err(|_| format!("\"{s}\" is not a valid header name"))
 }
 
-fn parse_upstream(s: &str) -> Result<(Scheme, Authority), String> {
-    let uri: Uri = s
-        .parse()
-        .map_err(|_| format!("\"{s}\" is not a URL such as http://127.0.0.1:8080"))?;
+/// The most a Unix socket address holds (`sun_path`, 108 bytes with its NUL on Linux).
+const MAX_SOCKET_PATH: usize = 107;
+
+fn parse_upstream(s: &str) -> Result<(Scheme, Authority, Target), String> {
+    if let Some(path) = s.strip_prefix("unix:") {
+        if !path.starts_with('/') {
+            return Err(format!(
+                "\"{s}\": a Unix socket needs an absolute path, such as unix:/run/app/http.sock"
+            ));
+        }
+        if path.len() > MAX_SOCKET_PATH {
+            return Err(format!(
+                "\"{s}\": a Unix socket path holds at most {MAX_SOCKET_PATH} bytes"
+            ));
+        }
+        // The pool keys its connections by this, and a request without `Host` (HTTP/2
+        // carries `:authority`, always set by the ALB) gets it.
+        let authority = Authority::from_static("localhost");
+        return Ok((Scheme::HTTP, authority, Target::Unix(PathBuf::from(path))));
+    }
+    let uri: Uri = s.parse().map_err(|_| {
+        format!("\"{s}\" is not a URL such as http://127.0.0.1:8080 or unix:/run/app.sock")
+    })?;
     if uri.scheme() != Some(&Scheme::HTTP) {
         return Err(format!(
             "\"{s}\": only http:// upstreams are supported (the app in the same task)"
@@ -435,7 +458,7 @@ fn parse_upstream(s: &str) -> Result<(Scheme, Authority), String> {
             "\"{s}\": a path or query is not supported; requests keep their own"
         ));
     }
-    Ok((Scheme::HTTP, authority))
+    Ok((Scheme::HTTP, authority, Target::Tcp))
 }
 
 fn parse_source(s: &str) -> Result<SourceSpec, String> {

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 
 use crate::body::RequestBody;
-use hyper_util::client::legacy::connect::HttpConnector;
+use crate::connect::{Connector, Target};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::metrics::UpstreamFailure;
@@ -27,16 +27,18 @@ const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 pub struct UpstreamConfig {
     pub scheme: Scheme,
     pub authority: Authority,
+    /// Where connections go: the authority over TCP, or a Unix socket.
+    pub target: Target,
     pub connect_timeout: Duration,
     pub timeout: Duration,
     pub pool_idle_timeout: Duration,
 }
 
-/// The app container, reached over pooled HTTP/1.1 keep-alive connections.
+/// The app container, reached over HTTP/1.1 keep-alive connections (TCP or a Unix socket).
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: Client<HttpConnector, RequestBody>,
-    connector: HttpConnector,
+    client: Client<Connector, RequestBody>,
+    connector: Connector,
     /// `scheme://authority/`: where paired connections connect.
     target: Uri,
     scheme: Scheme,
@@ -51,9 +53,7 @@ impl Upstream {
         reason = "a scheme and an authority always make a URI"
     )]
     pub fn new(config: &UpstreamConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
+        let connector = Connector::new(&config.target, config.connect_timeout);
         let client = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
             .pool_timer(TokioTimer::new())

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod conn_clock;
+pub mod connect;
 pub mod edge;
 pub mod forward;
 pub mod gate;

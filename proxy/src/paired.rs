@@ -26,8 +26,8 @@ use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
 
 use crate::body::RequestBody;
+use crate::connect::Connector;
 use hyper::client::conn::http1;
-use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
@@ -118,7 +118,7 @@ impl Paired {
     /// turned out closed is sent once more on a new one.
     pub async fn send(
         &self,
-        connector: &HttpConnector,
+        connector: &Connector,
         target: &Uri,
         req: Request<RequestBody>,
     ) -> Result<Response<Incoming>, PairedError> {
@@ -157,14 +157,14 @@ impl Paired {
     /// every request.
     async fn connect(
         &self,
-        connector: &HttpConnector,
+        connector: &Connector,
         target: &Uri,
     ) -> Result<http1::SendRequest<RequestBody>, PairedError> {
         let io = connector
             .clone()
             .call(target.clone())
             .await
-            .map_err(|e| PairedError::Connect(e.into()))?;
+            .map_err(PairedError::Connect)?;
         let (mut sender, conn) = http1::handshake(io).await.map_err(PairedError::Request)?;
         {
             let mut slot = self.lock();

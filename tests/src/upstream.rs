@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,7 +20,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 
 /// One request as the upstream saw it.
 #[derive(Debug, Clone)]
@@ -33,6 +34,8 @@ pub struct Seen {
 #[derive(Debug, Clone, Default)]
 pub struct Upstream {
     pub addr: Option<SocketAddr>,
+    /// Set when it listens on a Unix domain socket instead.
+    pub socket: Option<PathBuf>,
     seen: Arc<Mutex<Vec<Seen>>>,
     opened: Arc<AtomicUsize>,
     closed: Arc<AtomicUsize>,
@@ -52,30 +55,58 @@ impl Upstream {
             addr: Some(listener.local_addr().unwrap()),
             ..Self::default()
         };
-        let (seen, opened, closed) = (
-            upstream.seen.clone(),
-            upstream.opened.clone(),
-            upstream.closed.clone(),
-        );
+        let this = upstream.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                opened.fetch_add(1, Ordering::SeqCst);
-                let (seen, closed) = (seen.clone(), closed.clone());
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| handle(req, seen.clone()));
-                    let mut http = http1::Builder::new();
-                    // hyper's header-read timer also runs between requests: exactly an
-                    // app's keep-alive timeout.
-                    http.timer(TokioTimer::new()).header_read_timeout(idle);
-                    let _ = http
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
-                    closed.fetch_add(1, Ordering::SeqCst);
-                });
+                this.serve(stream, idle);
             }
         });
         upstream
+    }
+
+    /// Like `start`, on a Unix domain socket at `path` (the proxy's `--upstream unix:…`).
+    pub async fn start_unix(path: &Path) -> Self {
+        let listener = UnixListener::bind(path).unwrap();
+        let upstream = Self {
+            socket: Some(path.to_owned()),
+            ..Self::default()
+        };
+        let this = upstream.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                this.serve(stream, None);
+            }
+        });
+        upstream
+    }
+
+    /// The URL of a Unix socket nobody listens on (yet): an app that has not started.
+    pub fn absent_unix(path: &Path) -> Self {
+        Self {
+            socket: Some(path.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    /// Serves one accepted connection on its own task, counting it.
+    fn serve<S>(&self, stream: S, idle: Option<Duration>)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        self.opened.fetch_add(1, Ordering::SeqCst);
+        let (seen, closed) = (self.seen.clone(), self.closed.clone());
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(req, seen.clone()));
+            let mut http = http1::Builder::new();
+            // hyper's header-read timer also runs between requests: exactly an
+            // app's keep-alive timeout.
+            http.timer(TokioTimer::new()).header_read_timeout(idle);
+            let _ = http
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+            closed.fetch_add(1, Ordering::SeqCst);
+        });
     }
 
     /// Connections accepted so far.
@@ -88,8 +119,12 @@ impl Upstream {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// The proxy's `--upstream` for it.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr.unwrap())
+        match &self.socket {
+            Some(path) => format!("unix:{}", path.display()),
+            None => format!("http://{}", self.addr.unwrap()),
+        }
     }
 
     pub fn seen(&self) -> Vec<Seen> {

@@ -18,7 +18,7 @@ pub struct Cli {
     /// Second listener that does NOT require the header (internal ALB) [default: none]
     #[arg(long, value_name = "ADDR")]
     pub internal_listen: Option<String>,
-    /// The app container [default: http://127.0.0.1:8080]
+    /// The app container: http://HOST:PORT, or unix:/PATH for a Unix domain socket [default: http://127.0.0.1:8080]
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
     /// Header injected by the edge [default: x-origin-verify]

@@ -25,6 +25,7 @@ fn defaults_apply_with_only_the_source_set() {
     assert_eq!(c.listen, "0.0.0.0:8000".parse().unwrap());
     assert_eq!(c.internal_listen, None);
     assert_eq!(c.upstream_authority.as_str(), "127.0.0.1:8080");
+    assert_eq!(c.upstream_target, Target::Tcp);
     assert_eq!(c.header.as_str(), "x-origin-verify");
     assert_eq!(c.secret_source, SourceSpec::File("/run/s".into()));
     assert_eq!(c.refresh_interval, Duration::from_secs(30));
@@ -297,5 +298,33 @@ fn the_header_name_follows_the_shared_rule_what_an_alb_forwards() {
         let text = e.to_string();
         assert!(text.contains("EDGEGUARD_HEADER"), "{text}");
         assert!(text.contains("ALB"), "{text}");
+    }
+}
+
+#[test]
+fn a_unix_socket_upstream_takes_an_absolute_path_that_fits_a_socket_address() {
+    let source = ("EDGEGUARD_SECRET_SOURCE", "file:/run/s");
+    let c = load(
+        &cli(&["--upstream", "unix:/run/app/http.sock"]),
+        &env(&[source]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.upstream_target,
+        Target::Unix(PathBuf::from("/run/app/http.sock"))
+    );
+    assert_eq!(c.upstream_authority.as_str(), "localhost");
+
+    let long = format!("unix:/{}", "a".repeat(107));
+    for (bad, says) in [
+        ("unix:run/app.sock", "absolute path"),
+        ("unix:", "absolute path"),
+        (long.as_str(), "at most 107 bytes"),
+    ] {
+        let errors = load(&cli(&[]), &env(&[source, ("EDGEGUARD_UPSTREAM", bad)])).unwrap_err();
+        let keys: Vec<&str> = errors.0.iter().map(|e| e.key.env).collect();
+        assert_eq!(keys, ["EDGEGUARD_UPSTREAM"], "{bad}");
+        let text = errors.to_string();
+        assert!(text.contains(says), "{bad}: {text}");
     }
 }
