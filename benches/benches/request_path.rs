@@ -9,16 +9,13 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgeguard_benches::{Counting, HEADER, accepted_set, allocations};
-use edgeguard_proxy::forward::{Upstream, UpstreamConfig};
-use edgeguard_proxy::gate::{Gate, GateConfig};
+use edgeguard_proxy::app::Stack;
+use edgeguard_proxy::config;
 use edgeguard_proxy::metrics::Listener;
-use edgeguard_proxy::serve::{self, ConnLimits, ListenerCtx};
-use edgeguard_proxy::state::Shared;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -27,9 +24,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// Allocations per forwarded request of the proxy's own (through it, less straight to
 /// the upstream), measured on this path; more fails the bench. Lower it when a change
@@ -61,46 +55,25 @@ async fn upstream() -> SocketAddr {
     addr
 }
 
-/// The proxy's enforcing listener, served by the same code as the binary's.
+/// The proxy's enforcing listener, built and served as the binary builds and serves its own
+/// (`app::Stack`), with its defaults.
 async fn proxy(upstream: SocketAddr, accepted: edgeguard_proxy::auth::AcceptedSet) -> SocketAddr {
-    let shared = Arc::new(Shared::default());
-    shared.accepted.store(Some(Arc::new(accepted)));
-    let upstream = Upstream::new(&UpstreamConfig {
-        scheme: http::uri::Scheme::HTTP,
-        authority: upstream.to_string().parse().unwrap(),
-        target: edgeguard_proxy::connect::Target::Tcp,
-        connect_timeout: Duration::from_secs(2),
-        timeout: Duration::from_secs(60),
-        pool_idle_timeout: Duration::from_secs(4),
-    });
-    let gate = Gate::new(
-        Listener::Enforcing,
-        Arc::new(GateConfig {
-            header: HEADER,
-            health_paths: Vec::new(),
-        }),
-        shared,
-        upstream,
-    );
-    let ctx = ListenerCtx {
-        gate,
-        limits: Arc::new(ConnLimits {
-            idle_timeout: Duration::from_secs(75),
-            header_read_timeout: Duration::from_secs(10),
-            max_header_bytes: 64 * 1024,
-            tls_handshake_timeout: Duration::from_secs(10),
-        }),
-        tls: None,
-    };
+    let upstream = format!("http://{upstream}");
+    let config = config::from_args(&[
+        "--upstream",
+        &upstream,
+        // Never read: the bench stores its accepted set itself.
+        "--secret-source",
+        "env:EDGEGUARD_BENCH_UNUSED",
+        "--header",
+        HEADER.as_str(),
+    ])
+    .unwrap();
+    let stack = Stack::new(&config);
+    stack.shared.accepted.store(Some(Arc::new(accepted)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve::serve(
-        listener,
-        ctx,
-        Arc::new(Semaphore::new(1024)),
-        CancellationToken::new(),
-        TaskTracker::new(),
-    ));
+    stack.serve(Listener::Enforcing, listener, None);
     addr
 }
 

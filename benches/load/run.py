@@ -352,6 +352,9 @@ def main():
     ap.add_argument("--edgeguard", default=str(ROOT / "target/release/edgeguard-proxy"))
     ap.add_argument("--envoy", required=True)
     ap.add_argument("--caddy", required=True)
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
+                    help="another build of edgeguard-proxy (e.g. another allocator), loaded "
+                         "with the valid case in the same interleaved runs")
     ap.add_argument("--idle", default="1000,10000", help="idle connection counts for memory")
     args = ap.parse_args()
 
@@ -419,6 +422,12 @@ def run_all(args, binaries, values, work, names, results):
             started.append(unix)
             loads.append(("edgeguard", "valid, unix upstream", unix, lambda: wrk(
                 unix.port, values[0], args.seconds, args.connections)))
+            for variant in args.variant:
+                label, path = variant.split("=", 1)
+                v = Peer("edgeguard", path, work).start(free_port(), upstream_port, values, cpu=0)
+                started.append(v)
+                loads.append(("edgeguard", f"valid, {label}", v, lambda v=v: wrk(
+                    v.port, values[0], args.seconds, args.connections)))
             h2 = Peer("edgeguard", binaries["edgeguard"], work).start(
                 free_port(), upstream_port, values, cpu=0)
             started.append(h2)

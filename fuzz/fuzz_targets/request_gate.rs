@@ -15,12 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use edgeguard_proxy::app::Stack;
 use edgeguard_proxy::auth::{AcceptedSet, AcceptedValue, Secret};
-use edgeguard_proxy::forward::{Upstream, UpstreamConfig};
-use edgeguard_proxy::gate::{Gate, GateConfig};
+use edgeguard_proxy::config;
 use edgeguard_proxy::metrics::Listener;
-use edgeguard_proxy::serve::{self, ConnLimits, ListenerCtx};
-use edgeguard_proxy::state::Shared;
 use http::{HeaderMap, HeaderName, Method};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -31,9 +29,7 @@ use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tokio::sync::{Notify, Semaphore};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio::sync::Notify;
 
 const SECRET: &str = "kq3Zr0c1T9xW5yPp8N2bVfLmHs7Ud4Ea6GoJiRtYeQw";
 const HEADER: HeaderName = HeaderName::from_static("x-origin-verify");
@@ -128,10 +124,12 @@ async fn start(
                             headers: parts.headers,
                             trailers: collected.and_then(|c| c.trailers().cloned()),
                         });
-                        let mut response = http::Response::new(Full::new(Bytes::from_static(b"ok")));
-                        response
-                            .headers_mut()
-                            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                        let mut response =
+                            http::Response::new(Full::new(Bytes::from_static(b"ok")));
+                        response.headers_mut().insert(
+                            http::header::CONNECTION,
+                            http::HeaderValue::from_static("close"),
+                        );
                         Ok::<_, Infallible>(response)
                     }
                 });
@@ -144,7 +142,6 @@ async fn start(
             });
         }
     });
-    let shared = Arc::new(Shared::default());
     let set = AcceptedSet::new(vec![AcceptedValue::new(
         "current".into(),
         "v1".into(),
@@ -152,43 +149,41 @@ async fn start(
         Arc::default(),
     )])
     .unwrap();
-    shared.accepted.store(Some(Arc::new(set)));
-    let upstream = Upstream::new(&UpstreamConfig {
-        scheme: http::uri::Scheme::HTTP,
-        authority: upstream_addr.to_string().parse().unwrap(),
-        target: edgeguard_proxy::connect::Target::Tcp,
-        connect_timeout: Duration::from_secs(1),
-        timeout: Duration::from_secs(2),
-        pool_idle_timeout: Duration::from_secs(4),
-    });
-    let gate = Gate::new(
-        Listener::Enforcing,
-        Arc::new(GateConfig {
-            header: HEADER,
-            health_paths: vec!["/healthz".into()],
-        }),
-        shared,
-        upstream,
-    );
-    let ctx = ListenerCtx {
-        gate,
-        limits: Arc::new(ConnLimits {
-            idle_timeout: Duration::from_secs(2),
-            header_read_timeout: Duration::from_millis(500),
-            max_header_bytes: 16 * 1024,
-            tls_handshake_timeout: Duration::from_secs(1),
-        }),
-        tls: None,
-    };
+    // Built and served as the binary's own (`app::Stack`), with short limits so that an
+    // input that stalls costs little.
+    let upstream_url = format!("http://{upstream_addr}");
+    let config = config::from_args(&[
+        "--upstream",
+        &upstream_url,
+        "--secret-source",
+        "env:EDGEGUARD_FUZZ_UNUSED",
+        "--header",
+        HEADER.as_str(),
+        "--health-path",
+        "/healthz",
+        "--upstream-connect-timeout",
+        "1s",
+        "--upstream-timeout",
+        "2s",
+        "--upstream-pool-idle-timeout",
+        "4s",
+        "--idle-timeout",
+        "2s",
+        "--header-read-timeout",
+        "500ms",
+        "--max-header-bytes",
+        "16384",
+        "--tls-handshake-timeout",
+        "1s",
+        "--max-connections",
+        "256",
+    ])
+    .unwrap();
+    let stack = Stack::new(&config);
+    stack.shared.accepted.store(Some(Arc::new(set)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve::serve(
-        listener,
-        ctx,
-        Arc::new(Semaphore::new(256)),
-        CancellationToken::new(),
-        TaskTracker::new(),
-    ));
+    stack.serve(Listener::Enforcing, listener, None);
     (addr, upstream_addr)
 }
 
@@ -259,7 +254,10 @@ fuzz_target!(|data: &[u8]| {
     // HPACK may Huffman-code a field name, so over HTTP/2 the name need not appear as is.
     let h2 = data.starts_with(b"PRI * HTTP/2.0");
     for s in stage.seen.lock().unwrap().iter() {
-        assert!(s.trailers.is_none(), "request trailers reached the upstream");
+        assert!(
+            s.trailers.is_none(),
+            "request trailers reached the upstream"
+        );
         for (name, value) in &s.headers {
             assert_ne!(name, HEADER, "the header reached the upstream");
             if value.as_bytes() == SECRET.as_bytes() {

@@ -8,6 +8,7 @@ use aws_config::timeout::TimeoutConfig;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -52,9 +53,8 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
         );
     }
 
-    let shared = Arc::new(Shared::default());
-    let shutdown = CancellationToken::new();
-    let tracker = TaskTracker::new();
+    let stack = Stack::new(&config);
+    let shared = &stack.shared;
 
     let admin = serve::bind("admin", config.admin_listen).await?;
     let enforcing = serve::bind("enforcing", config.listen).await?;
@@ -63,7 +63,7 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
         None => None,
     };
 
-    spawn_refresher(&config, env, &shared, &shutdown).await?;
+    spawn_refresher(&config, env, shared, &stack.shutdown).await?;
     // Stopped after the drain, so that its last records count the drained requests.
     let emf_stop = CancellationToken::new();
     let emf = config.emf.as_ref().map(|spec| {
@@ -75,26 +75,6 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
         ))
     });
 
-    let upstream = Upstream::new(&UpstreamConfig {
-        scheme: config.upstream_scheme.clone(),
-        authority: config.upstream_authority.clone(),
-        target: config.upstream_target.clone(),
-        connect_timeout: config.upstream_connect_timeout,
-        timeout: config.upstream_timeout,
-        pool_idle_timeout: config.upstream_pool_idle_timeout,
-    });
-    let gate_config = Arc::new(GateConfig {
-        header: config.header.clone(),
-        health_paths: config.health_paths.clone(),
-    });
-    let limits = Arc::new(ConnLimits {
-        idle_timeout: config.idle_timeout,
-        header_read_timeout: config.header_read_timeout,
-        max_header_bytes: config.max_header_bytes,
-        tls_handshake_timeout: config.tls_handshake_timeout,
-    });
-    let slots = Arc::new(Semaphore::new(config.max_connections));
-
     log_listening("admin", &admin, false);
     tokio::spawn(crate::admin::serve(admin, shared.clone()));
     let mut listeners = vec![(Listener::Enforcing, enforcing, config.tls.clone())];
@@ -104,22 +84,11 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
     let mut accept_loops = Vec::new();
     for (kind, listener, tls_spec) in listeners {
         let tls = match &tls_spec {
-            Some(spec) => Some(acceptor(spec, &config, &shared, &shutdown)?),
+            Some(spec) => Some(acceptor(spec, &config, shared, &stack.shutdown)?),
             None => None,
         };
         log_listening(kind.as_str(), &listener, tls.is_some());
-        let ctx = ListenerCtx {
-            gate: Gate::new(kind, gate_config.clone(), shared.clone(), upstream.clone()),
-            limits: limits.clone(),
-            tls,
-        };
-        accept_loops.push(tokio::spawn(serve::serve(
-            listener,
-            ctx,
-            slots.clone(),
-            shutdown.clone(),
-            tracker.clone(),
-        )));
+        accept_loops.push(stack.serve(kind, listener, tls));
     }
     shared.set_bound();
 
@@ -129,11 +98,12 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
     };
     tracing::info!(signal = signal_name, grace = ?config.shutdown_grace, "shutting down: draining connections");
     shared.set_draining();
-    shutdown.cancel();
+    stack.shutdown.cancel();
     for accept_loop in accept_loops {
         // The accept loops return at once on cancel; their listeners close with them.
         let _ = accept_loop.await;
     }
+    let tracker = &stack.tracker;
     tracker.close();
     match tokio::time::timeout(config.shutdown_grace, tracker.wait()).await {
         Ok(()) => tracing::info!("drained; exiting"),
@@ -147,6 +117,80 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
         let _ = emf.await;
     }
     Ok(())
+}
+
+/// The request-serving stack of one proxy, built from its configuration in one place: what
+/// `run` serves its listeners with, and what the request-path bench and the fuzz target
+/// serve with, so that they measure and attack the binary's own wiring.
+#[derive(Debug)]
+pub struct Stack {
+    /// The accepted values (empty until a source is read: requests get 503), metrics.
+    pub shared: Arc<Shared>,
+    upstream: Upstream,
+    gate_config: Arc<GateConfig>,
+    limits: Arc<ConnLimits>,
+    /// `--max-connections`, shared by the listeners.
+    slots: Arc<Semaphore>,
+    /// Cancelled to stop accepting and drain.
+    pub shutdown: CancellationToken,
+    /// Every connection's task, to wait for in the drain.
+    pub tracker: TaskTracker,
+}
+
+impl Stack {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            shared: Arc::new(Shared::default()),
+            upstream: Upstream::new(&UpstreamConfig {
+                scheme: config.upstream_scheme.clone(),
+                authority: config.upstream_authority.clone(),
+                target: config.upstream_target.clone(),
+                connect_timeout: config.upstream_connect_timeout,
+                timeout: config.upstream_timeout,
+                pool_idle_timeout: config.upstream_pool_idle_timeout,
+            }),
+            gate_config: Arc::new(GateConfig {
+                header: config.header.clone(),
+                health_paths: config.health_paths.clone(),
+            }),
+            limits: Arc::new(ConnLimits {
+                idle_timeout: config.idle_timeout,
+                header_read_timeout: config.header_read_timeout,
+                max_header_bytes: config.max_header_bytes,
+                tls_handshake_timeout: config.tls_handshake_timeout,
+            }),
+            slots: Arc::new(Semaphore::new(config.max_connections)),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        }
+    }
+
+    /// Serves `listener` as a `kind` listener (HTTPS with `tls`) until `shutdown`; the
+    /// handle is its accept loop's.
+    pub fn serve(
+        &self,
+        kind: Listener,
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+    ) -> JoinHandle<()> {
+        let ctx = ListenerCtx {
+            gate: Gate::new(
+                kind,
+                self.gate_config.clone(),
+                self.shared.clone(),
+                self.upstream.clone(),
+            ),
+            limits: self.limits.clone(),
+            tls,
+        };
+        tokio::spawn(serve::serve(
+            listener,
+            ctx,
+            self.slots.clone(),
+            self.shutdown.clone(),
+            self.tracker.clone(),
+        ))
+    }
 }
 
 /// Starts the refresher for the configured source (the first read happens at once).

@@ -153,6 +153,16 @@ impl Reader<'_> {
 }
 
 /// Builds the configuration from parsed flags and the environment.
+/// A configuration from flags alone (no environment), parsed as the binary parses its own:
+/// for the benches and the fuzz targets, which serve with the binary's defaults.
+pub fn from_args(args: &[&str]) -> Result<Config, String> {
+    use clap::Parser as _;
+    let cli = Cli::try_parse_from(std::iter::once("edgeguard-proxy").chain(args.iter().copied()))
+        .map_err(|e| e.to_string())?;
+    let no_env: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    load(&cli, &no_env).map_err(|e| e.to_string())
+}
+
 pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
     let mut r = Reader {
         env,

@@ -11,6 +11,11 @@ use clap::Parser;
 use edgeguard_proxy::config::{self, cli::Cli, cli::Command, env::OsEnv};
 use edgeguard_proxy::{app, healthcheck, logging};
 
+/// The allocator under comparison (`--features mimalloc`); the system's otherwise.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// EX_USAGE (sysexits.h): bad configuration.
 const EX_USAGE: u8 = 64;
 
