@@ -240,8 +240,12 @@ def check(peer, values, work):
     return got, any(Recorder.seen_header)
 
 
+# wrk's load threads (`--threads`), all on CPU 1: the load shapes are -t1 and -t2.
+WRK_THREADS = 1
+
+
 def wrk(port, header, seconds, connections, scheme="http"):
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    cmd = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if header:
         cmd += ["-H", f"{HEADER}: {header}"]
     out = subprocess.run(taskset(1, cmd + [f"{scheme}://127.0.0.1:{port}/"]), capture_output=True,
@@ -348,6 +352,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1, help="wrk load threads (-tN), on CPU 1")
     ap.add_argument("--peers", default="edgeguard,nginx,haproxy,envoy,caddy")
     ap.add_argument("--edgeguard", default=str(ROOT / "target/release/edgeguard-proxy"))
     ap.add_argument("--envoy", required=True)
@@ -357,6 +362,8 @@ def main():
                          "with the valid case in the same interleaved runs")
     ap.add_argument("--idle", default="1000,10000", help="idle connection counts for memory")
     args = ap.parse_args()
+    global WRK_THREADS
+    WRK_THREADS = args.threads
 
     import resource
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -371,6 +378,7 @@ def main():
                           f"{Path('/proc/cpuinfo').read_text().split('model name')[1].split(':')[1].splitlines()[0].strip()}",
                "command": "scripts/bench " + " ".join(sys.argv[1:]),
                "seconds": args.seconds, "runs": args.runs, "connections": args.connections,
+               "threads": args.threads,
                "checks": {}, "load": {}, "edgeguard_extra": {}}
 
     try:
@@ -471,7 +479,7 @@ def load_for(load, args, seconds):
 
 def render(r):
     direct = r["load"]["direct"]["valid"]["rps"]
-    lines = [f"{r['date']} · {r['machine']} · `{r['command']}` · wrk -t1 -c{r['connections']} "
+    lines = [f"{r['date']} · {r['machine']} · `{r['command']}` · wrk -t{r.get('threads', 1)} -c{r['connections']} "
              f"-d{r['seconds']}s, median of {r['runs']} runs; proxy pinned to CPU 0 with one worker, "
              "wrk and the nginx upstream on CPU 1", "",
              "| proxy | case | req/s | × direct | p50 | p99 | proxy CPU µs/req | of which user | RSS | steal |",
