@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgeguard_proxy::edge::Edge;
-use edgeguard_proxy::metrics::{Listener, Metrics, Outcome};
+use edgeguard_proxy::gate::{Listener, Outcome};
+use edgeguard_proxy::metrics::Metrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

@@ -15,7 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use edgeguard_benches::{Counting, HEADER, accepted_set, allocations};
 use edgeguard_proxy::app::Stack;
 use edgeguard_proxy::config;
-use edgeguard_proxy::metrics::Listener;
+use edgeguard_proxy::gate::Listener;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1::SendRequest;

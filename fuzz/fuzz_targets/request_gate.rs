@@ -18,7 +18,7 @@ use std::time::Duration;
 use edgeguard_proxy::app::Stack;
 use edgeguard_proxy::auth::{AcceptedSet, AcceptedValue, Secret};
 use edgeguard_proxy::config;
-use edgeguard_proxy::metrics::Listener;
+use edgeguard_proxy::gate::Listener;
 use http::{HeaderMap, HeaderName, Method};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};

@@ -14,7 +14,6 @@ use crate::body::RequestBody;
 use crate::connect::{Connector, Target};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::metrics::UpstreamFailure;
 use crate::paired::{Paired, PairedError};
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
@@ -78,6 +77,11 @@ impl Upstream {
         }
     }
 
+    /// How long an exchange may wait for the app's response head.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// How long an unused upstream connection is kept, pooled or paired.
     pub fn pool_idle_timeout(&self) -> Duration {
         self.pool_idle_timeout
@@ -113,10 +117,9 @@ impl Upstream {
                 // Boxed, as the pool's client boxes its own: inline, this state would
                 // double the request future that hyper keeps allocated for every client
                 // connection, idle ones included (1.7 KB more each).
+                // Its deadline is kept by the connection's `Driver` (see `paired`).
                 let sending = Box::pin(paired.send(&self.connector, &self.target, req));
-                tokio::time::timeout(self.timeout, sending)
-                    .await
-                    .map(|r| r.map_err(Failure::from))
+                Ok(sending.await.map_err(Failure::from))
             }
             // The pool's client picks a connection by the absolute form.
             None => {
@@ -133,7 +136,7 @@ impl Upstream {
             }
         };
         match sent {
-            Err(_) => Err(UpstreamFailure::Timeout),
+            Err(_) | Ok(Err(Failure::Timeout)) => Err(UpstreamFailure::Timeout),
             Ok(Err(Failure::Connect(e))) => {
                 tracing::debug!(error = %e, "upstream connect failed");
                 Err(UpstreamFailure::Connect)
@@ -143,15 +146,31 @@ impl Upstream {
                 Err(UpstreamFailure::Other)
             }
             Ok(Ok(mut response)) => {
-                let switching =
-                    upgrade && response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
-                let protocol = response.headers().get(UPGRADE).cloned();
-                remove_hop_by_hop(response.headers_mut());
-                if let (true, Some(protocol)) = (switching, protocol) {
-                    crate::upgrade::restore(response.headers_mut(), protocol);
-                }
+                crate::upgrade::strip_response(&mut response, upgrade);
                 Ok(response)
             }
+        }
+    }
+}
+
+/// Why forwarding to the upstream failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// Could not connect (502).
+    Connect,
+    /// No response head within `--upstream-timeout` (504).
+    Timeout,
+    /// The connection broke or the response was malformed (502).
+    Other,
+}
+
+impl UpstreamFailure {
+    pub(crate) const ALL: [Self; 3] = [Self::Connect, Self::Timeout, Self::Other];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Other => "other",
         }
     }
 }
@@ -159,6 +178,7 @@ impl Upstream {
 /// A failed exchange, from either path, by what the caller reports.
 enum Failure {
     Connect(Box<dyn std::error::Error + Send + Sync>),
+    Timeout,
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -177,6 +197,7 @@ impl From<PairedError> for Failure {
         match e {
             PairedError::Connect(e) => Failure::Connect(e),
             PairedError::Request(e) => Failure::Other(e.into()),
+            PairedError::Timeout => Failure::Timeout,
         }
     }
 }

@@ -1,4 +1,6 @@
-//! The request path: decide, strip, forward. One `Gate` per listener.
+//! The request path: decide, strip, forward, record. One `Gate` per listener; each
+//! request comes with its connection's context (`conn::ConnCtx`), and upgrades are
+//! `upgrade`'s business.
 //!
 //! Per request: one `ArcSwap::load` of the accepted snapshot, the constant-time check,
 //! relaxed counter updates, and the forward. No lock, no log above debug, no allocation
@@ -15,16 +17,66 @@ use tokio::time::Instant;
 
 use crate::auth::Verdict;
 use crate::body::{ProxyBody, RequestBody};
+use crate::conn::ConnCtx;
 use crate::conn_clock::BusyGuard;
 use crate::edge::Edge;
+use crate::forward::UpstreamFailure;
 use crate::forward::{Upstream, remove_hop_by_hop};
-use crate::metrics::{Listener, Outcome, UpstreamFailure};
-use crate::paired::{Paired, keeps_alive};
+use crate::paired::keeps_alive;
 use crate::state::Shared;
-use crate::upgrade::{self, Tunnel};
+use crate::upgrade::Pending;
 
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+
+/// Which listener a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// Requires the header (public ALB's target group).
+    Enforcing,
+    /// Does not (internal ALB, split-horizon DNS).
+    Internal,
+}
+
+impl Listener {
+    pub(crate) const ALL: [Self; 2] = [Self::Enforcing, Self::Internal];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforcing => "enforcing",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// What the proxy did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The header matched an accepted value.
+    Accepted,
+    /// 403: the header was missing, repeated or wrong.
+    Rejected,
+    /// Forwarded without a check: a health path, or any request on the internal listener.
+    Bypass,
+    /// 503: no accepted set is loaded yet (fail closed).
+    Unavailable,
+}
+
+impl Outcome {
+    pub(crate) const ALL: [Self; 4] = [
+        Self::Accepted,
+        Self::Rejected,
+        Self::Bypass,
+        Self::Unavailable,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::Bypass => "bypass",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
 
 /// What every gate needs to know, parsed once at start.
 #[derive(Debug)]
@@ -78,17 +130,15 @@ impl Gate {
         &self.0.upstream
     }
 
-    /// Handles one request; `busy` keeps the connection's idle clock stopped until the
-    /// response body has been sent; `tunnels` (HTTP/1.1 only) receives an upgraded
-    /// exchange for the connection task to run.
+    /// Handles one request of the connection `conn`: decides, strips, forwards and
+    /// records. The connection stays busy until the response body has been sent.
     pub async fn handle(
         &self,
         mut req: Request<Incoming>,
-        busy: BusyGuard,
-        tunnels: Option<upgrade::Slot>,
-        paired: Option<&Paired>,
+        conn: &ConnCtx,
     ) -> Result<Response<ProxyBody>, Infallible> {
         let start = Instant::now();
+        let busy = conn.busy();
         let inner = &self.0;
         let (outcome, response) = match self.decide(&req) {
             Decision::Reject => (
@@ -104,30 +154,23 @@ impl Gate {
                 ),
             ),
             Decision::Forward(outcome) => {
-                let protocol = tunnels
-                    .as_ref()
-                    .and_then(|_| upgrade::requested(req.headers()));
-                let client_side = protocol.as_ref().map(|_| hyper::upgrade::on(&mut req));
+                let upgrading = conn.upgrades().and_then(|_| Pending::take(&mut req));
                 // A one-shot request, or a connection's first, borrows a pooled one.
-                let paired = paired.filter(|p| keeps_alive(&req) && p.claim());
+                let paired = conn.paired().filter(|p| keeps_alive(&req) && p.claim());
                 // The app never sees the secret, whichever way the request came in.
                 let headers = req.headers_mut();
                 headers.remove(&inner.config.header);
                 // Request trailers are dropped (body::RequestBody): nothing announces them.
                 headers.remove(TRAILER);
                 remove_hop_by_hop(headers);
-                if let Some(protocol) = &protocol {
-                    upgrade::restore(headers, protocol.clone());
+                if let Some(upgrading) = &upgrading {
+                    upgrading.restore(headers);
                 }
                 let req = req.map(RequestBody::new);
-                match inner.upstream.send(req, protocol.is_some(), paired).await {
+                match inner.upstream.send(req, upgrading.is_some(), paired).await {
                     Ok(mut response) => {
-                        if let (Some(client), Some(slot)) = (client_side, &tunnels) {
-                            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                                let upstream = hyper::upgrade::on(&mut response);
-                                *slot.lock().unwrap_or_else(|e| e.into_inner()) =
-                                    Some(Tunnel { client, upstream });
-                            }
+                        if let (Some(upgrading), Some(slot)) = (upgrading, conn.upgrades()) {
+                            upgrading.complete(&mut response, slot);
                         }
                         (
                             outcome,

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod conn;
 pub mod conn_clock;
 pub mod connect;
 pub mod edge;

@@ -8,6 +8,9 @@
 //! ([`histogram`]): prometheus-client's takes a write lock per observation. The
 //! accepted-value counters are created off the request path, when a set is loaded, and
 //! handed to the snapshot ([`accepted`]).
+//!
+//! It observes what other modules decide and defines none of it: the listener kinds and
+//! outcomes are the gate's, the upstream failure kinds the forwarder's.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,6 +22,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::auth::Rejection;
+use crate::forward::UpstreamFailure;
+use crate::gate::{Listener, Outcome};
 
 pub mod accepted;
 pub mod emf;
@@ -26,77 +31,6 @@ pub mod histogram;
 
 pub use accepted::{AcceptCounts, AcceptRegistry};
 use histogram::Histogram;
-
-/// Which listener a request arrived on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
-    /// Requires the header (public ALB's target group).
-    Enforcing,
-    /// Does not (internal ALB, split-horizon DNS).
-    Internal,
-}
-
-/// What the proxy did with a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The header matched an accepted value.
-    Accepted,
-    /// 403: the header was missing, repeated or wrong.
-    Rejected,
-    /// Forwarded without a check: a health path, or any request on the internal listener.
-    Bypass,
-    /// 503: no accepted set is loaded yet (fail closed).
-    Unavailable,
-}
-
-/// Why forwarding to the upstream failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamFailure {
-    /// Could not connect (502).
-    Connect,
-    /// No response head within `--upstream-timeout` (504).
-    Timeout,
-    /// The connection broke or the response was malformed (502).
-    Other,
-}
-
-impl Listener {
-    const ALL: [Self; 2] = [Self::Enforcing, Self::Internal];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Enforcing => "enforcing",
-            Self::Internal => "internal",
-        }
-    }
-}
-
-impl Outcome {
-    const ALL: [Self; 4] = [
-        Self::Accepted,
-        Self::Rejected,
-        Self::Bypass,
-        Self::Unavailable,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Accepted => "accepted",
-            Self::Rejected => "rejected",
-            Self::Bypass => "bypass",
-            Self::Unavailable => "unavailable",
-        }
-    }
-}
-
-impl UpstreamFailure {
-    const ALL: [Self; 3] = [Self::Connect, Self::Timeout, Self::Other];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Connect => "connect",
-            Self::Timeout => "timeout",
-            Self::Other => "other",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {

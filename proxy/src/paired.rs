@@ -14,6 +14,14 @@
 //! away, does not cost the app a connection of its own, and a first request never waits
 //! for a new upstream connection when the pool has one. Like a pooled one, a paired
 //! upstream connection unused for `--upstream-pool-idle-timeout` is closed.
+//!
+//! The response deadline (`--upstream-timeout`) of a paired exchange is kept by the
+//! same `Driver`, lazily: a request records its deadline in the slot, and the driver's
+//! one timer, which looks at least every `min(idle limit, timeout)`, closes the upstream
+//! connection once a deadline passes, which ends the exchange as a timeout. A
+//! `tokio::time::timeout` per request would register and cancel a timer-wheel entry for
+//! every request (the wheel is locked for each); this timer fires a few times a minute per
+//! busy connection, whatever the request rate.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -39,6 +47,8 @@ type Conn = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 pub enum PairedError {
     Connect(Box<dyn std::error::Error + Send + Sync>),
     Request(hyper::Error),
+    /// No response head by the deadline.
+    Timeout,
 }
 
 /// The upstream connection of one client connection. Clones share it.
@@ -52,6 +62,8 @@ pub struct Paired(Arc<Shared>);
 struct Shared {
     /// A connection unused this long is closed (the app may be about to close it).
     max_idle: Duration,
+    /// How long an exchange may wait for its response head.
+    timeout: Duration,
     slot: Mutex<Slot>,
 }
 
@@ -66,6 +78,10 @@ struct Slot {
     /// The `Driver`'s waker, to wake it when a new connection is handed over: nothing
     /// else would, as a connection registers its wake-ups only once polled.
     driver: Option<Waker>,
+    /// While an exchange waits for its response head: when it must have it.
+    deadline: Option<Instant>,
+    /// Set by the `Driver` when it closed the connection at `deadline`.
+    timed_out: bool,
 }
 
 impl std::fmt::Debug for Paired {
@@ -73,6 +89,7 @@ impl std::fmt::Debug for Paired {
         // Without taking the lock: a `Debug` call must never wait on it.
         f.debug_struct("Paired")
             .field("max_idle", &self.0.max_idle)
+            .field("timeout", &self.0.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -84,9 +101,12 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Slot> {
 }
 
 impl Paired {
-    pub fn new(max_idle: Duration) -> Self {
+    /// `max_idle`: the unused time after which the connection is closed; `timeout`: how
+    /// long an exchange may wait for its response head.
+    pub fn new(max_idle: Duration, timeout: Duration) -> Self {
         Self(Arc::new(Shared {
             max_idle,
+            timeout,
             slot: Mutex::default(),
         }))
     }
@@ -115,7 +135,8 @@ impl Paired {
     /// Sends `req` (origin-form URI, `Host` set) on this client's upstream connection,
     /// opening one with `connector` if there is none, it closed, or it has been unused
     /// for the idle limit. A request that was never written because the connection
-    /// turned out closed is sent once more on a new one.
+    /// turned out closed is sent once more on a new one. Fails with `Timeout` when no
+    /// response head has come within the timeout of the call.
     pub async fn send(
         &self,
         connector: &Connector,
@@ -123,32 +144,67 @@ impl Paired {
         req: Request<RequestBody>,
     ) -> Result<Response<Incoming>, PairedError> {
         let max_idle = self.0.max_idle;
-        let reusable = self
-            .lock()
-            .sender
-            .take()
-            .filter(|(s, used)| !s.is_closed() && used.elapsed() < max_idle);
+        let deadline = Instant::now() + self.0.timeout;
+        let reusable = {
+            let mut slot = self.lock();
+            slot.deadline = Some(deadline);
+            slot.timed_out = false;
+            slot.sender
+                .take()
+                .filter(|(s, used)| !s.is_closed() && used.elapsed() < max_idle)
+        };
         let mut sender = match reusable {
             Some((mut sender, _)) => match sender.ready().await {
                 Ok(()) => sender,
-                Err(_) => Box::pin(self.connect(connector, target)).await?,
+                Err(_) => self.connect_by(connector, target, deadline).await?,
             },
-            None => Box::pin(self.connect(connector, target)).await?,
+            None => self.connect_by(connector, target, deadline).await?,
         };
         let sent = sender.try_send_request(req);
         self.lock().sender = Some((sender, Instant::now()));
-        match sent.await {
+        let result = sent.await;
+        // A timeout closed the connection, which ended `sent` with a (retryable) error:
+        // that request must not be sent again.
+        self.answered()?;
+        match result {
             Ok(response) => Ok(response),
             Err(mut e) => match e.take_message() {
                 Some(req) => {
-                    let mut sender = Box::pin(self.connect(connector, target)).await?;
+                    let mut sender = self.connect_by(connector, target, deadline).await?;
+                    self.lock().deadline = Some(deadline);
                     let sent = sender.send_request(req);
                     self.lock().sender = Some((sender, Instant::now()));
-                    sent.await.map_err(PairedError::Request)
+                    let result = sent.await;
+                    self.answered()?;
+                    result.map_err(PairedError::Request)
                 }
                 None => Err(PairedError::Request(e.into_error())),
             },
         }
+    }
+
+    /// Ends the wait for a response head: `Timeout` if the `Driver` ended it.
+    fn answered(&self) -> Result<(), PairedError> {
+        let mut slot = self.lock();
+        slot.deadline = None;
+        match std::mem::take(&mut slot.timed_out) {
+            true => Err(PairedError::Timeout),
+            false => Ok(()),
+        }
+    }
+
+    /// [`Paired::connect`], by `deadline`: the `Driver` has no connection to watch while
+    /// one is being opened, so this rare step keeps a timer of its own.
+    async fn connect_by(
+        &self,
+        connector: &Connector,
+        target: &Uri,
+        deadline: Instant,
+    ) -> Result<http1::SendRequest<RequestBody>, PairedError> {
+        let connecting = Box::pin(self.connect(connector, target));
+        tokio::time::timeout_at(deadline, connecting)
+            .await
+            .unwrap_or(Err(PairedError::Timeout))
     }
 
     /// Opens a new upstream connection and hands it to the `Driver`, replacing (and so
@@ -185,8 +241,9 @@ impl Paired {
 /// for the idle limit. Never completes.
 pub struct Driver {
     shared: Arc<Shared>,
-    /// Armed while there is a connection. Not moved at each request (that would be a
-    /// timer update per request): when it fires early, it is re-armed for the rest.
+    /// Armed while there is a connection, for the idle limit and the response deadline.
+    /// Not moved at each request (that would be a timer update per request): when it
+    /// fires early, it is re-armed for the rest.
     idle_check: Option<Pin<Box<Sleep>>>,
 }
 
@@ -201,7 +258,7 @@ impl Future for Driver {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let max_idle = this.shared.max_idle;
+        let (max_idle, timeout) = (this.shared.max_idle, this.shared.timeout);
         let mut slot = lock(&this.shared);
         if !slot
             .driver
@@ -220,30 +277,56 @@ impl Future for Driver {
                 slot.conn = None;
             }
         }
+        // Nothing tells this timer when a request starts (that would be a timer update
+        // per request), so it never sleeps longer than `recheck`: a deadline recorded
+        // after it was set is at least `timeout` away, so it is seen in time, and the
+        // timer is then set to it exactly. Deadlines are recorded times: looking early
+        // never shortens one.
+        let recheck = max_idle.min(timeout);
         while slot.conn.is_some() {
-            let check = this
-                .idle_check
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(max_idle)));
-            if check.as_mut().poll(cx).is_pending() {
-                break;
+            if let Some(check) = this.idle_check.as_mut() {
+                if check.as_mut().poll(cx).is_pending() {
+                    break;
+                }
             }
             let now = Instant::now();
-            // At least a millisecond ahead (the timer's resolution), so that the re-armed
-            // check is pending and this loop ends.
-            let soonest = now + Duration::from_millis(1);
+            if slot.deadline.is_some_and(|d| now >= d) {
+                // Closing the connection ends the exchange with an error, which the
+                // sender reports as a timeout; it wakes this task.
+                tracing::debug!(
+                    "no response head from the upstream in time; closing its connection"
+                );
+                slot.timed_out = true;
+                slot.deadline = None;
+                slot.conn = None;
+                slot.sender = None;
+                break;
+            }
             // Idle: dispatched (sender back in the slot) and its response done.
             let unused_since = match &slot.sender {
-                Some((sender, used)) if sender.is_ready() => Some(*used),
+                Some((sender, used)) if slot.deadline.is_none() && sender.is_ready() => Some(*used),
                 _ => None,
             };
-            match unused_since {
+            let next = match unused_since {
                 Some(used) if now >= used + max_idle => {
                     tracing::debug!("closing an idle upstream connection");
                     slot.conn = None;
                     slot.sender = None;
+                    break;
                 }
-                Some(used) => check.as_mut().reset((used + max_idle).max(soonest)),
-                None => check.as_mut().reset((now + max_idle).max(soonest)),
+                Some(used) => used + max_idle,
+                None => now + max_idle,
+            };
+            let next = slot
+                .deadline
+                .map_or(next, |d| next.min(d))
+                .min(now + recheck);
+            // At least a millisecond ahead (the timer's resolution), so that the timer
+            // is pending when polled again and this loop ends.
+            let next = next.max(now + Duration::from_millis(1));
+            match this.idle_check.as_mut() {
+                Some(check) => check.as_mut().reset(next),
+                None => this.idle_check = Some(Box::pin(tokio::time::sleep_until(next))),
             }
         }
         if slot.conn.is_none() {

@@ -19,9 +19,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::conn_clock::{self, BusyGuard, ConnClock, Expired, TimedIo};
+use crate::conn::ConnCtx;
+use crate::conn_clock::{self, ConnClock, Expired, TimedIo};
 use crate::gate::Gate;
-use crate::paired::{Driver, Paired};
+use crate::paired::Driver;
 use crate::sniff::sniff;
 use crate::upgrade;
 
@@ -180,20 +181,16 @@ async fn serve_io<I>(io: I, h2: bool, ctx: &ListenerCtx, shutdown: &Cancellation
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let clock = Arc::new(ConnClock::new(!h2));
-    let slot: Option<upgrade::Slot> = (!h2).then(upgrade::Slot::default);
+    // Everything the connection's requests share, built here once.
+    let (conn_ctx, mut driver) = ConnCtx::new(h2, ctx.gate.upstream());
+    let conn_ctx = Arc::new(conn_ctx);
+    let clock = conn_ctx.clock();
     let io = TokioIo::new(TimedIo::new(io, clock.clone()));
-    // HTTP/1.1: this connection's own upstream connection, polled by `driver` in this
-    // task. HTTP/2 streams use the pool (the driver then never has anything to poll).
-    let paired = Paired::new(ctx.gate.upstream().pool_idle_timeout());
-    let mut driver = paired.driver();
     let service = {
-        let (clock, gate, slot) = (clock.clone(), ctx.gate.clone(), slot.clone());
-        let paired = (!h2).then_some(paired);
+        let (gate, conn_ctx) = (ctx.gate.clone(), conn_ctx.clone());
         service_fn(move |req| {
-            let busy = BusyGuard::new(&clock);
-            let (gate, slot, paired) = (gate.clone(), slot.clone(), paired.clone());
-            async move { gate.handle(req, busy, slot, paired.as_ref()).await }
+            let (gate, conn_ctx) = (gate.clone(), conn_ctx.clone());
+            async move { gate.handle(req, &conn_ctx).await }
         })
     };
     let limits = &ctx.limits;
@@ -208,7 +205,7 @@ where
             drive(
                 conn,
                 |c| c.graceful_shutdown(),
-                &clock,
+                clock,
                 &mut driver,
                 ctx,
                 shutdown,
@@ -226,7 +223,7 @@ where
         drive(
             conn,
             |c| c.graceful_shutdown(),
-            &clock,
+            clock,
             &mut driver,
             ctx,
             shutdown,
@@ -235,17 +232,18 @@ where
     };
     // An upgraded HTTP/1.1 connection ends its HTTP part here; its tunnel runs on in
     // this task, so that it keeps its connection slot and the drain waits for it.
-    let tunnel = slot.and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).take());
-    if let (true, Some(tunnel)) = (ended, tunnel) {
-        // The driver still polls the upstream connection until it hands its stream over.
-        let ran = tokio::select! {
-            ran = upgrade::run(tunnel) => ran,
-            never = &mut driver => match never {},
-        };
-        match ran {
-            Ok((up, down)) => tracing::debug!(up, down, "upgraded connection closed"),
-            Err(error) => tracing::debug!(%error, "upgraded connection failed"),
-        }
+    let Some(slot) = conn_ctx.upgrades().filter(|_| ended) else {
+        return;
+    };
+    // The driver still polls the upstream connection until it hands its stream over.
+    let ran = tokio::select! {
+        ran = upgrade::run_left(slot) => ran,
+        never = &mut driver => match never {},
+    };
+    match ran {
+        Some(Ok((up, down))) => tracing::debug!(up, down, "upgraded connection closed"),
+        Some(Err(error)) => tracing::debug!(%error, "upgraded connection failed"),
+        None => {}
     }
 }
 

@@ -1,6 +1,7 @@
 //! A real HTTP upstream on loopback that records what reached it.
 //!
-//! Routes: `/slow?ms=N` answers after N ms; `/upload` reads the whole body and answers
+//! Routes: `/slow?ms=N` answers after N ms; `/slow-body?ms=N` sends its head at once and
+//! its body after N ms; `/upload` reads the whole body and answers
 //! with its length; `/download?bytes=N` streams N bytes; `/close` answers with
 //! `Connection: close` and closes; anything else answers 200 "ok".
 //! Every request's headers are recorded, so tests can prove what was (not) forwarded, and
@@ -182,6 +183,12 @@ async fn handle(
             tokio::time::sleep(Duration::from_millis(query_number(&req, "ms"))).await;
             Response::new(full("slow done\n"))
         }
+        "/slow-body" => Response::new(BodyExt::boxed(SlowBody {
+            wait: Box::pin(tokio::time::sleep(Duration::from_millis(query_number(
+                &req, "ms",
+            )))),
+            sent: false,
+        })),
         "/upload" => {
             let mut body = req.into_body();
             let mut total: u64 = 0;
@@ -237,6 +244,31 @@ fn echo_upgrade(mut req: Request<Incoming>) -> Response<Body> {
 }
 
 /// A body of `left` bytes, sent in 64 KiB frames.
+/// A body whose one chunk comes after a wait: its head was answered long before.
+struct SlowBody {
+    wait: std::pin::Pin<Box<tokio::time::Sleep>>,
+    sent: bool,
+}
+
+impl http_body::Body for SlowBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        if self.sent {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::ready!(self.wait.as_mut().poll(cx));
+        self.sent = true;
+        std::task::Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+            b"slow body done\n",
+        )))))
+    }
+}
+
 struct Download {
     left: u64,
     chunk: Bytes,

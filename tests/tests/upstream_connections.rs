@@ -145,3 +145,35 @@ async fn on_its_own_connection_an_unreachable_app_is_502_a_slow_one_504_and_the_
     let timeouts = "edgeguard_upstream_errors_total{kind=\"timeout\"}";
     assert_eq!(slow.proxy.metric(timeouts).await, 1.0);
 }
+
+/// The paired connection's response deadline is kept lazily by its driver's one timer
+/// (`proxy/src/paired.rs`). With an idle limit far longer than the timeout, a driver
+/// that, on a busy connection, slept to the next idle check would let the app's answer
+/// (after 20 s) through: only a deadline kept on time gives the 504. The slow body (a
+/// prompt head, then 500 ms) is no timeout, and it leaves the driver's timer set while
+/// the connection is busy but no head is awaited: the case that exposes such a driver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paired_exchange_times_out_at_its_own_deadline_not_at_the_idle_check() {
+    let f = Fixture::start(|b| {
+        b.arg("--upstream-timeout", "300ms")
+            .arg("--upstream-pool-idle-timeout", "60s")
+    })
+    .await;
+    let mut c = KeepAlive::connect(f.proxy.enforcing()).await;
+    let mut get = async |path: &str| c.get(path, &[(H, &f.a)]).await.unwrap();
+    assert_eq!(get("/").await.0, 200, "through the pool");
+    let (status, _, body) = get("/slow-body?ms=500").await;
+    assert_eq!((status, &body[..]), (200, &b"slow body done\n"[..]));
+    assert_eq!(f.upstream.opened(), 2, "the pool's and its own");
+    assert_eq!(get("/slow?ms=20000").await.0, 504, "on its own connection");
+    assert_eq!(
+        get("/slow?ms=20000").await.0,
+        504,
+        "on its next own connection"
+    );
+    assert_eq!(get("/").await.0, 200);
+    // Each timeout closed its connection, so two more were opened.
+    assert_eq!(f.upstream.opened(), 4);
+    let timeouts = "edgeguard_upstream_errors_total{kind=\"timeout\"}";
+    assert_eq!(f.proxy.metric(timeouts).await, 2.0);
+}

@@ -171,7 +171,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Listener, Outcome};
+    use crate::gate::{Listener, Outcome};
 
     fn parsed(records: &[String]) -> Vec<Value> {
         records

@@ -1,0 +1,59 @@
+//! What the requests of one client connection share, built in one place ([`ConnCtx::new`])
+//! when the connection's protocol is known, and handed to the gate with each request:
+//!
+//! - its clock (`conn_clock`), which each request keeps busy until its response is sent;
+//! - HTTP/1.1: its own upstream connection (`paired`), polled by the returned `Driver`
+//!   beside the client connection;
+//! - HTTP/1.1: the slot where an upgraded exchange is left for the connection task
+//!   (`upgrade`).
+//!
+//! The gate may read these and nothing else of the connection.
+
+use std::sync::Arc;
+
+use crate::conn_clock::{BusyGuard, ConnClock};
+use crate::forward::Upstream;
+use crate::paired::{Driver, Paired};
+use crate::upgrade;
+
+#[derive(Debug)]
+pub struct ConnCtx {
+    clock: Arc<ConnClock>,
+    paired: Option<Paired>,
+    upgrades: Option<upgrade::Slot>,
+}
+
+impl ConnCtx {
+    /// The context of a new connection to be forwarded to `upstream`. The `Driver` must
+    /// be polled for as long as the connection (and any tunnel) is served; on HTTP/2 it
+    /// never has anything to poll.
+    pub fn new(h2: bool, upstream: &Upstream) -> (Self, Driver) {
+        let paired = Paired::new(upstream.pool_idle_timeout(), upstream.timeout());
+        let driver = paired.driver();
+        let ctx = Self {
+            clock: Arc::new(ConnClock::new(!h2)),
+            paired: (!h2).then_some(paired),
+            upgrades: (!h2).then(upgrade::Slot::default),
+        };
+        (ctx, driver)
+    }
+
+    pub fn clock(&self) -> &Arc<ConnClock> {
+        &self.clock
+    }
+
+    /// Marks a request in progress until the guard (held by its response body) drops.
+    pub fn busy(&self) -> BusyGuard {
+        BusyGuard::new(&self.clock)
+    }
+
+    /// HTTP/1.1: the connection's own upstream connection.
+    pub fn paired(&self) -> Option<&Paired> {
+        self.paired.as_ref()
+    }
+
+    /// HTTP/1.1: where an upgraded exchange is left.
+    pub fn upgrades(&self) -> Option<&upgrade::Slot> {
+        self.upgrades.as_ref()
+    }
+}
