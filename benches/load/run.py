@@ -111,6 +111,18 @@ def taskset(cpu, cmd):
     return ["taskset", "-c", str(cpu)] + cmd if shutil.which("taskset") else cmd
 
 
+def edgeguard_command(binary, port, upstream_port, values, conf, tls=False, unix=None):
+    """edgeguard-proxy doing the peers' job, with its two values in a file under `conf`."""
+    (conf / "secrets").write_text(f"{values[0]}\n{values[1]}\n")
+    return [
+        binary, "--listen", f"127.0.0.1:{port}",
+        "--upstream", f"unix:{unix}" if unix else f"http://127.0.0.1:{upstream_port}",
+        "--secret-source", f"file:{conf / 'secrets'}",
+        "--admin-listen", f"127.0.0.1:{free_port()}",
+        "--worker-threads", "1", "--log-format", "text",
+    ] + (["--tls-self-signed"] if tls else [])
+
+
 class Peer:
     """One proxy under test: renders its configuration and starts it pinned to CPU 0."""
 
@@ -120,6 +132,19 @@ class Peer:
 
     def start(self, port, upstream_port, values, cpu, tls=False, unix=None):
         self.port = port
+        cmd, env, conf = self.command(port, upstream_port, values, tls, unix)
+        self.proc = subprocess.Popen(taskset(cpu, cmd), env=env, stdout=subprocess.DEVNULL,
+                                     stderr=open(conf / "stderr.log", "w"))
+        try:
+            wait_port(port, self.proc)
+        except RuntimeError as e:
+            self.stop()
+            log = (conf / "stderr.log").read_text()[-2000:]
+            raise RuntimeError(f"{self.name}: {e}\n{log}") from None
+        return self
+
+    def command(self, port, upstream_port, values, tls=False, unix=None):
+        """The peer's command line and environment, and its configuration directory."""
         conf = self.work / f"{self.name}-{port}"
         conf.mkdir(parents=True, exist_ok=True)
         v1, v2 = values
@@ -140,14 +165,7 @@ class Peer:
 
         env = dict(os.environ)
         if self.name == "edgeguard":
-            (conf / "secrets").write_text(f"{v1}\n{v2}\n")
-            cmd = [
-                self.binary, "--listen", f"127.0.0.1:{port}",
-                "--upstream", f"unix:{unix}" if unix else f"http://127.0.0.1:{upstream_port}",
-                "--secret-source", f"file:{conf / 'secrets'}",
-                "--admin-listen", f"127.0.0.1:{free_port()}",
-                "--worker-threads", "1", "--log-format", "text",
-            ] + (["--tls-self-signed"] if tls else [])
+            cmd = edgeguard_command(self.binary, port, upstream_port, values, conf, tls, unix)
             env["EDGEGUARD_LOG"] = "warn"
         elif self.name == "nginx":
             cmd = [self.binary, "-c", str(render("nginx.conf", "nginx.conf")), "-p", str(conf)]
@@ -166,15 +184,7 @@ class Peer:
             cmd = [self.binary, "-c", str(render("upstream.conf", "upstream.conf")), "-p", str(conf)]
         else:
             raise ValueError(self.name)
-        self.proc = subprocess.Popen(taskset(cpu, cmd), env=env, stdout=subprocess.DEVNULL,
-                                     stderr=open(conf / "stderr.log", "w"))
-        try:
-            wait_port(port, self.proc)
-        except RuntimeError as e:
-            self.stop()
-            log = (conf / "stderr.log").read_text()[-2000:]
-            raise RuntimeError(f"{self.name}: {e}\n{log}") from None
-        return self
+        return cmd, env, conf
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -449,6 +459,8 @@ def run_all(args, binaries, values, work, names, results):
                     # Warm-up: pools, caches. Short runs, not measured.
                     load_for(load, args, 2)
                 runs[(name, case)].append(measure(p.proc.pid if p else None, load))
+        # Every run's figures too: the ratios within each run, and their spread.
+        results["per_run"] = {f"{name}|{case}": rs for (name, case), rs in runs.items()}
         for (name, case), rs in runs.items():
             if case.startswith("valid, "):
                 results["edgeguard_extra"][case] = median_of(rs)
@@ -508,6 +520,7 @@ def render(r):
         each = "one request" if m["requests"] == 1 else f"{m['requests']} requests (each with its own upstream connection)"
         lines.append(f"- edgeguard with {m['connections']:,} idle keep-alive connections after {each}: "
                      f"RSS {m['rss_kib'] / 1024:.1f} MB ({m['bytes_per_connection'] / 1024:.1f} KiB per connection)")
+    lines.extend(spread(r))
     lines.append("")
     lines.append("Checks (403 expected but for the two values; the upstream must not see the header):")
     lines.append("")
@@ -517,6 +530,46 @@ def render(r):
     for name, c in r["checks"].items():
         lines.append(f"| {name} | " + " | ".join(str(c["statuses"][k]) for k in cases) + " |")
     return "\n".join(lines) + "\n"
+
+
+def spread(r):
+    """The targets' ratios within each run (each run loads every peer in turn), with their
+    spread across runs: one median hides how far apart the runs were."""
+    per = r.get("per_run", {})
+    ours = per.get("edgeguard|valid")
+    if not ours:
+        return []
+    n = len(ours)
+
+    def ratio(a, b, key):
+        xs = [a[i][key] / b[i][key] for i in range(n) if a[i].get(key) and b[i].get(key)]
+        return xs
+
+    rows = []
+    for peer in ("nginx", "haproxy"):
+        theirs = per.get(f"{peer}|valid")
+        if theirs:
+            for key, what in (("cpu_us_per_req", "CPU per request"), ("user_us_per_req", "user CPU per request"),
+                              ("rps", "req/s"), ("p99_us", "p99")):
+                rows.append((f"edgeguard ÷ {peer}, valid: {what}", ratio(ours, theirs, key)))
+    for key in per:
+        name, case = key.split("|", 1)
+        if name == "edgeguard" and case.startswith("valid, "):
+            rows.append((f"edgeguard {case} ÷ edgeguard valid: CPU per request",
+                         ratio(per[key], ours, "cpu_us_per_req")))
+            rows.append((f"edgeguard {case} ÷ edgeguard valid: user CPU per request",
+                         ratio(per[key], ours, "user_us_per_req")))
+    nginx_invalid = per.get("nginx|invalid")
+    if nginx_invalid and per.get("edgeguard|invalid"):
+        rows.append(("edgeguard ÷ nginx, invalid (403): CPU per request",
+                     ratio(per["edgeguard|invalid"], nginx_invalid, "cpu_us_per_req")))
+    lines = ["", f"Ratios within each run ({n} runs): min, median, max, then every run in order", "",
+             "| ratio | min | median | max | runs |", "|---|---|---|---|---|"]
+    for what, xs in rows:
+        if xs:
+            lines.append(f"| {what} | {min(xs):.2f} | {statistics.median(xs):.2f} | {max(xs):.2f} | "
+                         + " ".join(f"{x:.2f}" for x in xs) + " |")
+    return lines
 
 
 if __name__ == "__main__":

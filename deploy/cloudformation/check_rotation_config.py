@@ -93,13 +93,17 @@ def check_proxy_environment(template, names, proxy):
     """The sidecar's environment, as the task definition sets it, is a valid configuration."""
     containers = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
     sidecar = next(c for c in containers if c["Name"] == "edgeguard-proxy")
-    names = dict(names, AppPort="8080", HealthPath="/healthz")
-    env = {e["Name"]: evaluate(e["Value"], {}, names) for e in sidecar["Environment"]}
-    env["EDGEGUARD_CHECK_CONFIG"] = "true"
-    result = subprocess.run([proxy], env=env, capture_output=True, text=True, timeout=30)
-    if result.returncode != 0:
-        sys.exit(f"the sidecar's environment is not a valid configuration:\n{result.stderr}")
-    print(f"the sidecar's environment in the task definition: {result.stdout.strip()}")
+    names = dict(names, AppPort="8080", HealthPath="/healthz", AppSocket="app.sock")
+    # Over loopback TCP, and over the Unix socket of AppSocket.
+    for socket in (False, True):
+        conditions = {"UseAppSocket": socket}
+        env = {e["Name"]: evaluate(e["Value"], conditions, names) for e in sidecar["Environment"]}
+        env["EDGEGUARD_CHECK_CONFIG"] = "true"
+        result = subprocess.run([proxy], env=env, capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            sys.exit(f"the sidecar's environment is not a valid configuration:\n{result.stderr}")
+        upstream = env["EDGEGUARD_UPSTREAM"]
+        print(f"the sidecar's environment in the task definition (upstream {upstream}): {result.stdout.strip()}")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ OPTIONAL_ON = {
     "OriginInServiceZone": "false",
     "OriginDomainName": "origin.example.net",
     "AlarmEmail": "oncall@example.com",
+    "AppSocket": "app.sock",
 }
 
 
@@ -229,6 +230,26 @@ def check(rendered, params, problems, name):
     for c in res["TaskDefinition"]["Properties"]["ContainerDefinitions"]:
         if MARKER in json.dumps(c.get("Environment", [])):
             fail(f"the secret's value is in container {c['Name']}'s environment")
+
+    # The app's socket: on a volume both containers mount, the sidecar read-only, at the
+    # path the app is told; over loopback TCP to AppPort without one.
+    containers = {c["Name"]: c for c in res["TaskDefinition"]["Properties"]["ContainerDefinitions"]}
+    env_of = lambda c: {e["Name"]: e["Value"] for e in containers[c].get("Environment", [])}
+    upstream = env_of("edgeguard-proxy").get("EDGEGUARD_UPSTREAM")
+    socket = params.get("AppSocket")
+    if socket:
+        path = f"/run/app/{socket}"
+        volumes = [v["Name"] for v in res["TaskDefinition"]["Properties"].get("Volumes", [])]
+        mounts = {c: containers[c].get("MountPoints", []) for c in containers}
+        if upstream != f"unix:{path}" or env_of("app").get("APP_SOCKET") != path:
+            fail(f"the sidecar connects to {upstream}, the app is told {env_of('app').get('APP_SOCKET')}")
+        for c, read_only in (("app", False), ("edgeguard-proxy", True)):
+            if not any(m["SourceVolume"] in volumes and m["ContainerPath"] == "/run/app"
+                       and m.get("ReadOnly", False) == read_only for m in mounts[c]):
+                fail(f"container {c} does not mount the socket's volume at /run/app (read-only: {read_only})")
+    else:
+        if upstream != "http://127.0.0.1:8080" or res["TaskDefinition"]["Properties"].get("Volumes"):
+            fail(f"without AppSocket the sidecar connects to {upstream}, with volumes")
 
     # The evidence: the sidecars write the namespace the rotation reads and the dashboard
     # shows (a mismatch makes every prune refuse with "no proof that the proxies report").

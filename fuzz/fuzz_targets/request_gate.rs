@@ -200,7 +200,7 @@ async fn connect_sentinel(stage: &Stage) -> TcpStream {
     for _ in 0..50 {
         let attempt = async {
             let socket = tokio::net::TcpSocket::new_v4()?;
-            socket.set_linger(Some(Duration::ZERO))?;
+            socket.set_zero_linger()?;
             socket.bind("127.0.0.2:0".parse().unwrap())?;
             *stage.sentinel.lock().unwrap() = Some(socket.local_addr()?);
             socket.connect(stage.upstream).await

@@ -25,6 +25,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::time::Instant;
 
+use crate::timer::LazySleep;
+
 /// Top bit of `mark`: set while a request head is being read; the rest: milliseconds
 /// since `origin` when that phase began.
 const HEAD: u64 = 1 << 63;
@@ -108,10 +110,13 @@ pub async fn watch(clock: &ConnClock, idle: Duration, head: Duration) -> Expired
     // after a look ends `recheck` or more after it, so its deadline is never missed;
     // deadlines come from the recorded times, so looking late never shortens one.
     let recheck = idle.min(head);
+    // Polled at every wake-up of the connection's task, so a lazy one (see `timer`).
+    let mut timer = LazySleep::until(Instant::now() + recheck);
     loop {
         let now = Instant::now();
         if clock.busy.load(Relaxed) > 0 {
-            tokio::time::sleep_until(now + recheck).await;
+            timer.reset(now + recheck);
+            (&mut timer).await;
             continue;
         }
         let (reading_head, since) = clock.phase();
@@ -128,7 +133,8 @@ pub async fn watch(clock: &ConnClock, idle: Duration, head: Duration) -> Expired
             }
             continue;
         }
-        tokio::time::sleep_until(deadline.min(now + recheck)).await;
+        timer.reset(deadline.min(now + recheck));
+        (&mut timer).await;
     }
 }
 

@@ -24,5 +24,6 @@ pub mod secrets;
 pub mod serve;
 pub mod sniff;
 pub mod state;
+pub mod timer;
 pub mod tls;
 pub mod upgrade;

@@ -69,11 +69,20 @@ fn main() -> ExitCode {
     }
 
     logging::init(&config);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    let workers = config
+        .worker_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // One worker (a sidecar's usual share of a task): the current-thread scheduler, which
+    // runs every task on this thread with no work-stealing queues, no cross-thread wake-ups
+    // and no idle thread beside the worker. More: the multi-thread one.
+    let mut runtime = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut runtime = tokio::runtime::Builder::new_multi_thread();
+        runtime.worker_threads(workers);
+        runtime
+    };
     runtime.enable_all();
-    if let Some(n) = config.worker_threads {
-        runtime.worker_threads(n);
-    }
     let runtime = match runtime.build() {
         Ok(rt) => rt,
         Err(error) => {

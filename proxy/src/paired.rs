@@ -35,8 +35,9 @@ use hyper::body::Incoming;
 
 use crate::body::RequestBody;
 use crate::connect::Connector;
+use crate::timer::LazySleep;
 use hyper::client::conn::http1;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tower_service::Service;
 
 /// hyper's connection with upgrades, whose type it does not name.
@@ -243,8 +244,8 @@ pub struct Driver {
     shared: Arc<Shared>,
     /// Armed while there is a connection, for the idle limit and the response deadline.
     /// Not moved at each request (that would be a timer update per request): when it
-    /// fires early, it is re-armed for the rest.
-    idle_check: Option<Pin<Box<Sleep>>>,
+    /// fires early, it is re-armed for the rest. Lazy: the task polls it at every wake-up.
+    idle_check: Option<LazySleep>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -285,7 +286,7 @@ impl Future for Driver {
         let recheck = max_idle.min(timeout);
         while slot.conn.is_some() {
             if let Some(check) = this.idle_check.as_mut() {
-                if check.as_mut().poll(cx).is_pending() {
+                if Pin::new(check).poll(cx).is_pending() {
                     break;
                 }
             }
@@ -325,8 +326,8 @@ impl Future for Driver {
             // is pending when polled again and this loop ends.
             let next = next.max(now + Duration::from_millis(1));
             match this.idle_check.as_mut() {
-                Some(check) => check.as_mut().reset(next),
-                None => this.idle_check = Some(Box::pin(tokio::time::sleep_until(next))),
+                Some(check) => check.reset(next),
+                None => this.idle_check = Some(LazySleep::until(next)),
             }
         }
         if slot.conn.is_none() {

@@ -10,7 +10,12 @@ const H: &str = "x-origin-verify";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_request_in_flight_finish_then_exits_zero() {
-    let mut f = Fixture::start(|b| b.arg("--shutdown-grace", "10s")).await;
+    // On the single-threaded scheduler (one worker), whose drain runs on the one thread.
+    let mut f = Fixture::start(|b| {
+        b.arg("--shutdown-grace", "10s")
+            .arg("--worker-threads", "1")
+    })
+    .await;
     let mut slow = KeepAlive::connect(f.proxy.enforcing()).await;
     let mut idle = KeepAlive::connect(f.proxy.enforcing()).await;
     assert_eq!(idle.get("/", &[(H, &f.a)]).await.unwrap().0, 200);

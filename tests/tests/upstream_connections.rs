@@ -157,6 +157,8 @@ async fn a_paired_exchange_times_out_at_its_own_deadline_not_at_the_idle_check()
     let f = Fixture::start(|b| {
         b.arg("--upstream-timeout", "300ms")
             .arg("--upstream-pool-idle-timeout", "60s")
+            // The single-threaded scheduler: the driver's timer and the exchange share it.
+            .arg("--worker-threads", "1")
     })
     .await;
     let mut c = KeepAlive::connect(f.proxy.enforcing()).await;

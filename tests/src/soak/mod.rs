@@ -93,7 +93,10 @@ pub async fn run(o: Options) -> bool {
             .arg("--max-connections", &(o.idle_per_proxy + 4096).to_string())
             .fd_limit(fd_limit)
     };
+    // One proxy on the single-threaded scheduler (a one-vCPU sidecar's), one on the
+    // multi-threaded one: both soak.
     let mut file_proxy: Proxy = common(Builder::new(&format!("file:{}", file.display())))
+        .arg("--worker-threads", "1")
         .spawn()
         .await;
     let mut stages_proxy: Proxy = common(Builder::new(&format!("secretsmanager:{SOAK_SECRET}")))
