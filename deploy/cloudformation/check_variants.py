@@ -91,6 +91,9 @@ def render(raw, params):
     with contextlib.redirect_stdout(io.StringIO()):
         template = Template(json.loads(json.dumps(raw)), imports={}, dynamic_references={"secretsmanager": AnySecret()})
         stack = template.create_stack(params, region=REGION)
+    # cloud-radar leaves an AWS::NoValue list element as ""; CloudFormation drops it.
+    for c in stack.data["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]:
+        c["Environment"] = [e for e in c.get("Environment", []) if e != ""]
     return stack.data
 
 
