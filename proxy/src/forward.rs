@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use http::header::{CONNECTION, HOST, HeaderName, HeaderValue, TE, TRANSFER_ENCODING, UPGRADE};
+use http::header::{
+    CONNECTION, HOST, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, Request, Response, Uri, Version};
 use hyper::body::Incoming;
@@ -203,9 +205,10 @@ impl From<PairedError> for Failure {
 }
 
 /// The fields that describe one connection, not the message (RFC 9110 §7.6.1), with the
-/// legacy `Keep-Alive` and `Proxy-Connection` and h2c's `HTTP2-Settings`. `Connection` first:
-/// it also names others.
-const HOP_BY_HOP: [HeaderName; 7] = [
+/// legacy `Keep-Alive` and `Proxy-Connection` and h2c's `HTTP2-Settings`; then, for
+/// requests only, `Trailer` (request trailers are dropped: `body::RequestBody`).
+/// `Connection` first: it also names others.
+const HOP_BY_HOP: [HeaderName; 8] = [
     CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
@@ -213,30 +216,46 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     TE,
     TRANSFER_ENCODING,
     UPGRADE,
+    TRAILER,
 ];
 
 /// Removes the fields that describe one connection, not the message (RFC 9110 §7.6.1):
 /// those named by `Connection`, then the fixed list.
-///
-/// One pass over the message's field names finds which of the list are present, and only
-/// those are removed: a removal is a hashed lookup, and most messages carry none of them, or
-/// only `Connection: keep-alive`. Seven lookups per message, twice per request, were 7 % of
-/// the proxy's instructions per forwarded request (`benches/load/instructions.py`).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let mut present = 0u8;
-    for name in headers.keys() {
-        for (i, hop) in HOP_BY_HOP.iter().enumerate() {
+    remove_listed(headers, &HOP_BY_HOP[..7]);
+}
+
+/// [`remove_hop_by_hop`] for a request, which also loses `Trailer`: nothing announces the
+/// trailers that are not forwarded.
+pub fn remove_request_hop_by_hop(headers: &mut HeaderMap) {
+    remove_listed(headers, &HOP_BY_HOP);
+}
+
+/// One pass over the message's fields finds which of `listed` are present, and whether a
+/// `Connection` value names anything besides `keep-alive` / `close`; only what is there is
+/// then removed. A removal is a hashed lookup, and most messages carry none of these, or
+/// only `Connection: keep-alive`: a lookup per listed field, twice per request, was 7 % of
+/// the proxy's instructions per forwarded request (`benches/load/instructions.py`).
+fn remove_listed(headers: &mut HeaderMap, listed: &[HeaderName]) {
+    let mut present = 0u16;
+    let mut names_fields = false;
+    for (name, value) in headers.iter() {
+        for (i, hop) in listed.iter().enumerate() {
             if name == hop {
                 present |= 1 << i;
             }
+        }
+        if name == CONNECTION {
+            let v = value.as_bytes();
+            names_fields |=
+                !v.eq_ignore_ascii_case(b"keep-alive") && !v.eq_ignore_ascii_case(b"close");
         }
     }
     if present == 0 {
         return;
     }
-    if present & 1 != 0 {
-        // Collect first: the names borrow `headers`, which is then changed. The usual
-        // `keep-alive` / `close` name nothing else, and an empty Vec does not allocate.
+    if names_fields {
+        // Collect first: the names borrow `headers`, which is then changed.
         let named: Vec<HeaderName> = headers
             .get_all(CONNECTION)
             .iter()
@@ -250,7 +269,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
-    for (i, hop) in HOP_BY_HOP.iter().enumerate() {
+    for (i, hop) in listed.iter().enumerate() {
         if present & (1 << i) != 0 {
             headers.remove(hop);
         }
@@ -310,6 +329,23 @@ mod tests {
         let before = h.clone();
         remove_hop_by_hop(&mut h);
         assert_eq!(h, before);
+
+        // `Trailer` goes from requests only.
+        let mut h = HeaderMap::new();
+        h.insert(TRAILER, HeaderValue::from_static("x-origin-verify"));
+        remove_hop_by_hop(&mut h);
+        assert!(h.contains_key(TRAILER));
+        remove_request_hop_by_hop(&mut h);
+        assert!(h.is_empty());
+
+        // `Connection: keep-alive` (or `close`, in any case) names nothing else.
+        let mut h = HeaderMap::new();
+        h.append(CONNECTION, HeaderValue::from_static("Keep-Alive"));
+        h.append(CONNECTION, HeaderValue::from_static("CLOSE"));
+        h.insert("keep", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h);
+        let left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["keep"]);
 
         // `Connection` alone names fields, in any of its values.
         let mut h = HeaderMap::new();

@@ -9,7 +9,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use hyper::body::Incoming;
@@ -21,7 +21,7 @@ use crate::conn::ConnCtx;
 use crate::conn_clock::BusyGuard;
 use crate::edge::Edge;
 use crate::forward::UpstreamFailure;
-use crate::forward::{Upstream, remove_hop_by_hop};
+use crate::forward::{Upstream, remove_request_hop_by_hop};
 use crate::paired::keeps_alive;
 use crate::state::Shared;
 use crate::upgrade::Pending;
@@ -160,9 +160,8 @@ impl Gate {
                 // The app never sees the secret, whichever way the request came in.
                 let headers = req.headers_mut();
                 headers.remove(&inner.config.header);
-                // Request trailers are dropped (body::RequestBody): nothing announces them.
-                headers.remove(TRAILER);
-                remove_hop_by_hop(headers);
+                // With `Trailer`: request trailers are dropped (body::RequestBody).
+                remove_request_hop_by_hop(headers);
                 if let Some(upgrading) = &upgrading {
                     upgrading.restore(headers);
                 }

@@ -3,7 +3,8 @@
 //! Routes: `/slow?ms=N` answers after N ms; `/slow-body?ms=N` sends its head at once and
 //! its body after N ms; `/upload` reads the whole body and answers
 //! with its length; `/download?bytes=N` streams N bytes; `/close` answers with
-//! `Connection: close` and closes; anything else answers 200 "ok".
+//! `Connection: close` and closes; `/hop` answers with connection-level fields (`Connection`
+//! naming `X-App-Hop`, `Keep-Alive`) beside an end-to-end `x-app-end`; anything else answers 200 "ok".
 //! Every request's headers are recorded, so tests can prove what was (not) forwarded, and
 //! connections are counted as they open and close.
 
@@ -209,6 +210,13 @@ async fn handle(
             left: query_number(&req, "bytes"),
             chunk: Bytes::from(vec![b'x'; 64 * 1024]),
         })),
+        "/hop" => Response::builder()
+            .header("connection", "keep-alive, X-App-Hop")
+            .header("x-app-hop", "1")
+            .header("keep-alive", "timeout=5")
+            .header("x-app-end", "1")
+            .body(full("hop\n"))
+            .unwrap(),
         "/close" => Response::builder()
             .header("connection", "close")
             .body(full("closing\n"))

@@ -326,3 +326,45 @@ async fn forged_edge_headers_only_label_accepted_requests() {
         "{m}"
     );
 }
+
+/// Connection-level fields go both ways (RFC 9110 §7.6.1), whatever their spelling: the
+/// fixed list, `Trailer` from requests, and whatever a `Connection` value names, in any of
+/// its values; `Connection: keep-alive` alone names nothing. End-to-end fields stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_level_fields_are_removed_both_ways_and_end_to_end_ones_kept() {
+    let f = Fixture::start(|b| b).await;
+    let bytes = format!(
+        "GET /hop HTTP/1.1\r\nHost: app.example.com\r\n{H}: {}\r\n\
+         Connection: keep-alive\r\nconnection: X-Hop-Secret , x-hop-other\r\n\
+         X-Hop-Secret: s\r\nx-hop-other: o\r\nTE: trailers\r\nTrailer: x-note\r\n\
+         Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nx-end: e\r\n\r\n",
+        f.a
+    );
+    let reply = client::raw_one(f.proxy.enforcing(), bytes.as_bytes()).await;
+    assert_eq!(reply.status, 200, "{}", reply.head);
+    assert_eq!(reply.text(), "hop\n");
+    for gone in ["x-app-hop", "keep-alive", "connection"] {
+        assert_eq!(
+            reply.header(gone),
+            None,
+            "{gone} reached the client: {}",
+            reply.head
+        );
+    }
+    assert_eq!(reply.header("x-app-end").as_deref(), Some("1"));
+    let seen = f.upstream.seen_at("/hop");
+    assert_eq!(seen.len(), 1);
+    let h = &seen[0].headers;
+    for gone in [
+        H,
+        "x-hop-secret",
+        "x-hop-other",
+        "te",
+        "trailer",
+        "keep-alive",
+        "proxy-connection",
+    ] {
+        assert!(h.get(gone).is_none(), "{gone} reached the app: {h:?}");
+    }
+    assert_eq!(h["x-end"], "e");
+}
