@@ -44,6 +44,7 @@ install_bench_peers() {
   command -v haproxy >/dev/null || missing+=(haproxy)
   command -v wrk >/dev/null || missing+=(wrk)
   command -v h2load >/dev/null || missing+=(nghttp2-client)
+  command -v valgrind >/dev/null || missing+=(valgrind)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing ${missing[*]} (apt)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
