@@ -494,17 +494,19 @@ def render(r):
     lines = [f"{r['date']} · {r['machine']} · `{r['command']}` · wrk -t{r.get('threads', 1)} -c{r['connections']} "
              f"-d{r['seconds']}s, median of {r['runs']} runs; proxy pinned to CPU 0 with one worker, "
              "wrk and the nginx upstream on CPU 1", "",
-             "| proxy | case | req/s | × direct | p50 | p99 | proxy CPU µs/req | of which user | RSS | steal |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| proxy | case | req/s | × direct | p50 | p99 | proxy CPU µs/req | of which user | kernel | RSS | steal |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def row(name, case, m):
         cpu = f"{m['cpu_us_per_req']:.2f}" if m.get("cpu_us_per_req") else "–"
         user = f"{m['user_us_per_req']:.2f}" if m.get("user_us_per_req") else "–"
+        kernel = (f"{m['cpu_us_per_req'] - m['user_us_per_req']:.2f}"
+                  if m.get("cpu_us_per_req") and m.get("user_us_per_req") else "–")
         rss = f"{m['rss_kib'] / 1024:.1f} MB" if m.get("rss_kib") else "–"
         p50 = f"{m['p50_us'] / 1000:.2f} ms" if m.get("p50_us") else f"{m.get('mean_us', 0) / 1000:.2f} ms (mean)"
         p99 = f"{m['p99_us'] / 1000:.2f} ms" if m.get("p99_us") else "–"
         lines.append(f"| {name} | {case} | {m['rps']:,.0f} | {m['rps'] / direct:.2f} | {p50} | {p99} | "
-                     f"{cpu} | {user} | {rss} | {m['steal_pct']:.1f}% |")
+                     f"{cpu} | {user} | {kernel} | {rss} | {m['steal_pct']:.1f}% |")
 
     row("direct", "valid", r["load"]["direct"]["valid"])
     for name, cases in r["load"].items():
