@@ -13,11 +13,15 @@ and then N keep-alive requests over C connections (or 2N in a second process); t
 difference of the two processes' totals divided by N is the per-request count, so start-up
 and shutdown cancel out.
 
-Usage: instructions.py [--requests N] [--connections C] [--invalid] NAME=BINARY...
+With --h2c the requests are HTTP/2 over cleartext (h2load, 10 streams at a time on each
+connection): the figure for HTTP/2 streams, which forward through the shared upstream pool.
+
+Usage: instructions.py [--requests N] [--connections C] [--invalid] [--h2c] NAME=BINARY...
 (NAME nginx or haproxy: that peer, as the load benchmark configures it.)
 """
 
 import argparse
+import re
 import shutil
 import signal
 import socket
@@ -73,7 +77,21 @@ def load(port, header, requests, connections, expect=None):
         raise RuntimeError(f"load failed: {errors[0]}")
 
 
-def total_instructions(peer, upstream_port, work, header, warmup, requests, connections):
+def h2_load(port, header, requests, connections, expect=None):
+    """`requests` HTTP/2 GETs by h2load over `connections` connections, 10 streams at a time
+    on each; with `expect`, every answer must have that status."""
+    cmd = ["h2load", f"-n{requests}", f"-c{connections}", "-m10", "-H", f"{run.HEADER}: {header}",
+           f"http://127.0.0.1:{port}/"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600).stdout
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    if not codes:
+        raise RuntimeError(f"h2load printed no status codes:\n{out}")
+    two, _, four, _ = (int(c) for c in codes.groups())
+    if expect is not None and {200: two, 403: four}[expect] != requests:
+        raise RuntimeError(f"h2load: {codes.group(0)}, expected {requests} of {expect}")
+
+
+def total_instructions(peer, upstream_port, work, header, warmup, requests, connections, h2c=False):
     """Instructions the peer's processes executed in their whole lives, serving warm-up +
     `requests`."""
     port = run.free_port()
@@ -89,8 +107,9 @@ def total_instructions(peer, upstream_port, work, header, warmup, requests, conn
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(conf / "stderr.log", "w"))
     try:
         run.wait_port(port, proc, limit=120.0)
-        load(port, header, warmup, connections)
-        load(port, header, requests, connections, expect=403 if header == "not-the-value" else 200)
+        drive = h2_load if h2c else load
+        drive(port, header, warmup, connections)
+        drive(port, header, requests, connections, expect=403 if header == "not-the-value" else 200)
         # nginx without a master process can miss SIGTERM while idle under valgrind; a
         # second signal ends it (both are its "fast shutdown").
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
@@ -120,6 +139,7 @@ def main():
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--invalid", action="store_true", help="a wrong value: count the 403 path")
+    ap.add_argument("--h2c", action="store_true", help="HTTP/2 over cleartext (h2load -m10)")
     ap.add_argument("builds", nargs="+", metavar="NAME=BINARY")
     args = ap.parse_args()
     if not shutil.which("valgrind"):
@@ -130,8 +150,8 @@ def main():
         upstream_port = run.free_port()
         upstream = run.Peer("upstream", shutil.which("nginx"), work).start(upstream_port, 0, VALUES, cpu=1)
         try:
-            print(f"| build | instructions per {'rejected' if args.invalid else 'forwarded'} request "
-                  f"({args.requests} over {args.connections} connections) |")
+            print(f"| build | instructions per {'rejected' if args.invalid else 'forwarded'}"
+                  f"{' HTTP/2' if args.h2c else ''} request ({args.requests} over {args.connections} connections) |")
             print("|---|---|")
             for build in args.builds:
                 name, binary = build.split("=", 1)
@@ -139,7 +159,8 @@ def main():
                 # with the load benchmark's configurations.
                 kind = name if name in ("nginx", "haproxy") else "edgeguard"
                 peer = run.Peer(kind, shutil.which(binary) or binary, work)
-                one, two = (total_instructions(peer, upstream_port, work, header, 200, n, args.connections)
+                one, two = (total_instructions(peer, upstream_port, work, header, 200, n, args.connections,
+                                               args.h2c)
                             for n in (args.requests, 2 * args.requests))
                 print(f"| {name} | {(two - one) / args.requests:,.0f} |", flush=True)
         finally:

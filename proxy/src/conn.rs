@@ -3,7 +3,7 @@
 //!
 //! - its clock (`conn_clock`), which each request keeps busy until its response is sent;
 //! - HTTP/1.1: its own upstream connection (`paired`), polled by the returned `Driver`
-//!   beside the client connection;
+//!   beside the client connection; HTTP/2: its own set of them (`streams`);
 //! - HTTP/1.1: the slot where an upgraded exchange is left for the connection task
 //!   (`upgrade`).
 //!
@@ -12,14 +12,16 @@
 use std::sync::Arc;
 
 use crate::conn_clock::{BusyGuard, ConnClock};
-use crate::forward::Upstream;
+use crate::forward::{Route, Upstream};
 use crate::paired::{Driver, Paired};
+use crate::streams::Streams;
 use crate::upgrade;
 
 #[derive(Debug)]
 pub struct ConnCtx {
     clock: Arc<ConnClock>,
     paired: Option<Paired>,
+    streams: Option<Streams>,
     upgrades: Option<upgrade::Slot>,
 }
 
@@ -33,6 +35,7 @@ impl ConnCtx {
         let ctx = Self {
             clock: Arc::new(ConnClock::new(!h2)),
             paired: (!h2).then_some(paired),
+            streams: h2.then(|| Streams::new(upstream.pool_idle_timeout())),
             upgrades: (!h2).then(upgrade::Slot::default),
         };
         (ctx, driver)
@@ -47,9 +50,17 @@ impl ConnCtx {
         BusyGuard::new(&self.clock)
     }
 
-    /// HTTP/1.1: the connection's own upstream connection.
-    pub fn paired(&self) -> Option<&Paired> {
-        self.paired.as_ref()
+    /// Which upstream connection a request goes out on: on HTTP/2, the connection's own
+    /// set; on HTTP/1.1, its own connection once it has earned one with its second
+    /// keep-alive request (`keeps_alive`), else the pool.
+    pub fn route(&self, keeps_alive: bool) -> Route<'_> {
+        if let Some(streams) = &self.streams {
+            return Route::Streams(streams);
+        }
+        match &self.paired {
+            Some(paired) if keeps_alive && paired.claim() => Route::Paired(paired),
+            _ => Route::Pool,
+        }
     }
 
     /// HTTP/1.1: where an upgraded exchange is left.

@@ -3,18 +3,15 @@
 //! Used only to label accepted-request counts, so that an operator can see *which* edge
 //! still sends an old value. It is never trusted for anything else: a client can forge
 //! these headers, but only a request that already carries an accepted value is counted.
+//!
+//! CloudFront adds `X-Amz-Cf-Id` to every origin request and names itself in `Via`
+//! ("1.1 abc.cloudfront.net (CloudFront)"): "Headers that CloudFront adds", Amazon
+//! CloudFront Developer Guide, "Add CloudFront request headers". API Gateway sends the API
+//! id (`X-Amzn-Apigateway-Api-Id`) with requests for private APIs and where the integration
+//! maps it (`integration.request.header.x-amzn-apigateway-api-id` = `context.apiId`);
+//! otherwise its requests count as `other`.
 
-use http::HeaderMap;
-use http::header::{HeaderName, VIA};
-
-/// CloudFront adds `X-Amz-Cf-Id` to every origin request and names itself in `Via`
-/// ("1.1 abc.cloudfront.net (CloudFront)"): "Headers that CloudFront adds", Amazon
-/// CloudFront Developer Guide, "Add CloudFront request headers".
-static CLOUDFRONT_ID: HeaderName = HeaderName::from_static("x-amz-cf-id");
-/// API Gateway sends the API id with requests for private APIs and where the integration
-/// maps it (`integration.request.header.x-amzn-apigateway-api-id` = `context.apiId`);
-/// otherwise its requests count as `other`.
-static APIGATEWAY_ID: HeaderName = HeaderName::from_static("x-amzn-apigateway-api-id");
+use http::{HeaderMap, HeaderValue};
 
 /// A low-cardinality name for the front door (a metrics dimension).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,15 +36,44 @@ impl Edge {
         self as usize
     }
 
-    /// At most three header lookups, no allocation.
+    /// No allocation; one walk over the fields (the request path gets it from its own
+    /// walk, `fields::Fields`).
     pub fn of(headers: &HeaderMap) -> Edge {
-        if headers.contains_key(&CLOUDFRONT_ID)
-            || headers
-                .get(VIA)
-                .is_some_and(|v| ends_with_ignore_case(v.as_bytes(), b"(cloudfront)"))
-        {
+        let mut clues = Clues::default();
+        for (name, value) in headers {
+            clues.see(name.as_str(), value);
+        }
+        clues.edge()
+    }
+}
+
+/// What the fields seen so far say of the edge.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Clues {
+    cloudfront: bool,
+    apigateway: bool,
+    /// Only the first `Via` counts.
+    via_seen: bool,
+}
+
+impl Clues {
+    /// Takes note of one field (`name` lower-case, as `HeaderName` keeps it).
+    pub fn see(&mut self, name: &str, value: &HeaderValue) {
+        match name {
+            "x-amz-cf-id" => self.cloudfront = true,
+            "x-amzn-apigateway-api-id" => self.apigateway = true,
+            "via" if !self.via_seen => {
+                self.via_seen = true;
+                self.cloudfront |= ends_with_ignore_case(value.as_bytes(), b"(cloudfront)");
+            }
+            _ => {}
+        }
+    }
+
+    pub fn edge(&self) -> Edge {
+        if self.cloudfront {
             Edge::CloudFront
-        } else if headers.contains_key(&APIGATEWAY_ID) {
+        } else if self.apigateway {
             Edge::ApiGateway
         } else {
             Edge::Other

@@ -19,9 +19,8 @@ use crate::auth::Verdict;
 use crate::body::{ProxyBody, RequestBody};
 use crate::conn::ConnCtx;
 use crate::conn_clock::BusyGuard;
-use crate::edge::Edge;
-use crate::forward::{Upstream, UpstreamFailure, remove_request_hop_by_hop};
-use crate::paired::keeps_alive;
+use crate::fields::Fields;
+use crate::forward::{Upstream, UpstreamFailure};
 use crate::state::Shared;
 use crate::upgrade::Pending;
 
@@ -97,7 +96,8 @@ struct Inner {
 
 /// What to do with a request, decided before anything is forwarded.
 enum Decision {
-    Forward(Outcome),
+    /// With what the walk over its fields found (made only for requests that go on).
+    Forward(Outcome, Fields),
     Reject,
     Unavailable,
 }
@@ -152,20 +152,24 @@ impl Gate {
                     busy,
                 ),
             ),
-            Decision::Forward(outcome) => {
-                let upgrading = conn.upgrades().and_then(|_| Pending::take(&mut req));
-                // A one-shot request, or a connection's first, borrows a pooled one.
-                let paired = conn.paired().filter(|p| keeps_alive(&req) && p.claim());
+            Decision::Forward(outcome, fields) => {
+                let upgrading = conn
+                    .upgrades()
+                    .and_then(|_| Pending::take(&mut req, &fields));
+                let route = conn.route(fields.keeps_alive(req.version()));
                 // The app never sees the secret, whichever way the request came in.
                 let headers = req.headers_mut();
                 headers.remove(&inner.config.header);
                 // With `Trailer`: request trailers are dropped (body::RequestBody).
-                remove_request_hop_by_hop(headers);
+                fields.remove_request_hop_by_hop(headers);
                 if let Some(upgrading) = &upgrading {
                     upgrading.restore(headers);
                 }
                 let req = req.map(RequestBody::new);
-                match inner.upstream.send(req, upgrading.is_some(), paired).await {
+                let sent = inner
+                    .upstream
+                    .send(req, fields.has_host(), upgrading.is_some(), route);
+                match sent.await {
                     Ok(mut response) => {
                         if let (Some(upgrading), Some(slot)) = (upgrading, conn.upgrades()) {
                             upgrading.complete(&mut response, slot);
@@ -191,8 +195,11 @@ impl Gate {
 
     fn decide(&self, req: &Request<Incoming>) -> Decision {
         let inner = &self.0;
+        // Everything after the decision reads the request's fields from this one walk
+        // over them; a rejected request is not walked.
+        let walk = || Fields::scan(req.headers());
         if inner.listener == Listener::Internal {
-            return Decision::Forward(Outcome::Bypass);
+            return Decision::Forward(Outcome::Bypass, walk());
         }
         let accepted = inner.shared.accepted.load();
         let Some(set) = accepted.as_deref() else {
@@ -201,12 +208,13 @@ impl Gate {
             return Decision::Unavailable;
         };
         if is_health_check(req, &inner.config.health_paths) {
-            return Decision::Forward(Outcome::Bypass);
+            return Decision::Forward(Outcome::Bypass, walk());
         }
         match set.check(req.headers(), &inner.config.header) {
             Verdict::Accepted(value) => {
-                value.record_match(Edge::of(req.headers()));
-                Decision::Forward(Outcome::Accepted)
+                let fields = walk();
+                value.record_match(fields.edge());
+                Decision::Forward(Outcome::Accepted, fields)
             }
             Verdict::Rejected(why) => {
                 inner.shared.metrics.rejection(why);

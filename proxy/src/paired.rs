@@ -29,8 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use http::header::CONNECTION;
-use http::{Request, Response, Uri, Version};
+use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 
 use crate::body::RequestBody;
@@ -334,47 +333,5 @@ impl Future for Driver {
             this.idle_check = None;
         }
         Poll::Pending
-    }
-}
-
-/// Whether the client connection stays open after this request (RFC 9112 §9.3): HTTP/1.1
-/// unless `Connection: close`, HTTP/1.0 only with `Connection: keep-alive`.
-pub fn keeps_alive<B>(req: &Request<B>) -> bool {
-    let has = |token: &str| {
-        req.headers()
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case(token))
-    };
-    match req.version() {
-        Version::HTTP_11 => !has("close"),
-        Version::HTTP_10 => has("keep-alive"),
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(version: Version, connection: Option<&str>) -> Request<()> {
-        let mut b = Request::builder().version(version);
-        if let Some(c) = connection {
-            b = b.header(CONNECTION, c);
-        }
-        b.body(()).unwrap()
-    }
-
-    #[test]
-    fn keep_alive_follows_the_version_and_the_connection_field() {
-        assert!(keeps_alive(&req(Version::HTTP_11, None)));
-        assert!(keeps_alive(&req(Version::HTTP_11, Some("Upgrade"))));
-        assert!(!keeps_alive(&req(Version::HTTP_11, Some("close"))));
-        assert!(!keeps_alive(&req(Version::HTTP_11, Some("x-trace, Close"))));
-        assert!(!keeps_alive(&req(Version::HTTP_10, None)));
-        assert!(keeps_alive(&req(Version::HTTP_10, Some("keep-alive"))));
-        assert!(!keeps_alive(&req(Version::HTTP_2, None)));
     }
 }

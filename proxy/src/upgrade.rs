@@ -16,7 +16,7 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-use crate::forward::remove_hop_by_hop;
+use crate::fields::{Fields, remove_hop_by_hop};
 
 const UPGRADE_TOKEN: HeaderValue = HeaderValue::from_static("upgrade");
 
@@ -41,8 +41,12 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// `Some` if `req` asks for an upgrade (`Upgrade`, named by `Connection`).
-    pub fn take(req: &mut Request<Incoming>) -> Option<Self> {
+    /// `Some` if `req` (whose fields are `fields`) asks for an upgrade (`Upgrade`,
+    /// named by `Connection`).
+    pub fn take(req: &mut Request<Incoming>, fields: &Fields) -> Option<Self> {
+        if !fields.has_upgrade() {
+            return None;
+        }
         let protocol = requested(req.headers())?;
         Some(Self {
             protocol,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::Empty;
+use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, aws_lc_rs};
@@ -115,6 +115,34 @@ where
 
 /// GETs over one HTTP/2 connection on `io` (TLS with ALPN h2, or h2c with prior
 /// knowledge); the statuses in order.
+/// An HTTP/2 client connection (h2c with prior knowledge, or TLS with ALPN `h2`); its
+/// clones send streams on it at once. It closes when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct H2(hyper::client::conn::http2::SendRequest<Empty<Bytes>>);
+
+impl H2 {
+    pub async fn handshake<I>(io: I) -> Result<Self, hyper::Error>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io)).await?;
+        tokio::spawn(conn);
+        Ok(Self(sender))
+    }
+
+    /// One GET, its body read to the end; the status.
+    pub async fn get(&self, path: &str, fields: &[(&str, &str)]) -> Result<u16, hyper::Error> {
+        let mut sender = self.0.clone();
+        sender.ready().await?;
+        let uri = format!("https://localhost{path}");
+        let response = sender.send_request(request(&uri, fields)).await?;
+        let status = response.status().as_u16();
+        response.into_body().collect().await?;
+        Ok(status)
+    }
+}
+
 pub async fn h2_gets<I>(
     io: I,
     requests: &[(&str, Vec<(&str, &str)>)],

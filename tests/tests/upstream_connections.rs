@@ -1,13 +1,14 @@
 //! How the proxy holds connections to the app: a keep-alive client connection gets one
 //! of its own from its second request; first and one-shot requests use the shared pool;
-//! an unused one is closed after the pool idle timeout; no request is lost when the app
-//! closes one.
+//! an HTTP/2 connection has a bounded set of its own; an unused one is closed after the
+//! pool idle timeout; no request is lost when the app closes one.
 
 use std::time::Duration;
 
 use edgeguard_tests::client::{self, KeepAlive};
 use edgeguard_tests::fixture::Fixture;
 use edgeguard_tests::poll;
+use edgeguard_tests::tls::H2;
 use edgeguard_tests::upstream::Upstream;
 
 const H: &str = "x-origin-verify";
@@ -61,6 +62,48 @@ async fn a_keep_alive_client_connection_gets_its_own_upstream_connection_from_it
     drop(clients);
     wait_closed(&f.upstream, 2, "the 2 paired connections to close").await;
     assert_eq!(f.upstream.seen().len(), 11);
+    assert!(f.upstream.seen().iter().all(|s| s.headers.get(H).is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_sends_its_streams_over_a_bounded_set_of_its_own() {
+    // The pool keeps its connections for the whole test: only the set's close.
+    let f = Fixture::start(|b| b.arg("--upstream-pool-idle-timeout", "60s")).await;
+    let stream = tokio::net::TcpStream::connect(f.proxy.enforcing())
+        .await
+        .unwrap();
+    let h2 = H2::handshake(stream).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(h2.get("/", &[(H, &f.a)]).await.unwrap(), 200);
+    }
+    assert_eq!(
+        f.upstream.opened(),
+        1,
+        "one at a time: one connection, reused"
+    );
+
+    // 20 streams at once, each held by the app long enough for all to be in flight
+    // together: the set's one, 15 more (16 in all), and 4 through the pool.
+    let streams: Vec<_> = (0..20)
+        .map(|_| {
+            let (h2, a) = (h2.clone(), f.a.clone());
+            tokio::spawn(async move { h2.get("/slow?ms=1500", &[(H, &a)]).await })
+        })
+        .collect();
+    for stream in streams {
+        assert_eq!(stream.await.unwrap().unwrap(), 200);
+    }
+    assert_eq!(
+        f.upstream.opened(),
+        20,
+        "at most 16 of its own, the rest pooled"
+    );
+    assert_eq!(f.upstream.closed(), 0);
+
+    // Closing the client connection closes its own, not the pool's.
+    drop(h2);
+    wait_closed(&f.upstream, 16, "the set's 16 connections to close").await;
+    assert_eq!(f.upstream.closed(), 16);
     assert!(f.upstream.seen().iter().all(|s| s.headers.get(H).is_none()));
 }
 
