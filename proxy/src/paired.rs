@@ -33,9 +33,10 @@ use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 
 use crate::body::RequestBody;
-use crate::connect::Connector;
+use crate::connect::{Connector, Stream};
 use crate::timer::LazySleep;
 use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -216,12 +217,7 @@ impl Paired {
         connector: &Connector,
         target: &Uri,
     ) -> Result<http1::SendRequest<RequestBody>, PairedError> {
-        let io = connector
-            .clone()
-            .call(target.clone())
-            .await
-            .map_err(PairedError::Connect)?;
-        let (mut sender, conn) = http1::handshake(io).await.map_err(PairedError::Request)?;
+        let (mut sender, conn) = handshake(connector, target).await?;
         {
             let mut slot = self.lock();
             slot.conn = Some(Box::pin(conn.with_upgrades()));
@@ -235,6 +231,26 @@ impl Paired {
             .map_err(PairedError::Request)?;
         Ok(sender)
     }
+}
+
+/// A new HTTP/1.1 connection to the app: its sender, and the connection future that must
+/// be polled for it to do anything.
+pub(crate) async fn handshake(
+    connector: &Connector,
+    target: &Uri,
+) -> Result<
+    (
+        http1::SendRequest<RequestBody>,
+        http1::Connection<TokioIo<Stream>, RequestBody>,
+    ),
+    PairedError,
+> {
+    let io = connector
+        .clone()
+        .call(target.clone())
+        .await
+        .map_err(PairedError::Connect)?;
+    http1::handshake(io).await.map_err(PairedError::Request)
 }
 
 /// Polls the paired upstream connection while there is one, and closes it once unused

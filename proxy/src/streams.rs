@@ -23,11 +23,10 @@ use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use tokio::time::Instant;
-use tower_service::Service;
 
 use crate::body::RequestBody;
 use crate::connect::Connector;
-use crate::paired::PairedError;
+use crate::paired::{self, PairedError};
 
 /// At most this many upstream connections per HTTP/2 client connection.
 pub const MAX: usize = 16;
@@ -177,12 +176,7 @@ impl Drop for Opening<'_> {
 /// A new upstream connection, run by a task of its own until its sender is dropped and
 /// its last response is done, or the app closes it.
 async fn connect(connector: &Connector, target: &Uri) -> Result<Sender, PairedError> {
-    let io = connector
-        .clone()
-        .call(target.clone())
-        .await
-        .map_err(PairedError::Connect)?;
-    let (mut sender, conn) = http1::handshake(io).await.map_err(PairedError::Request)?;
+    let (mut sender, conn) = paired::handshake(connector, target).await?;
     tokio::spawn(async move {
         if let Err(error) = conn.await {
             tracing::debug!(%error, "upstream connection ended with an error");
