@@ -1,6 +1,7 @@
 //! The upstream client. A keep-alive HTTP/1.1 client connection forwards over its own
-//! upstream connection (`paired`); everything else over a shared pool of keep-alive
-//! connections. Hop-by-hop fields are `fields`' business.
+//! upstream connection (`paired`), an HTTP/2 one over its own bounded set of them
+//! (`streams`); everything else over a shared pool of keep-alive connections. Hop-by-hop
+//! fields are `fields`' business.
 
 use std::time::Duration;
 
@@ -139,6 +140,7 @@ impl Upstream {
             }
         }
     }
+
     /// On one of an HTTP/2 connection's own upstream connections, or through the pool
     /// when all of them are busy.
     async fn via_streams(
@@ -169,7 +171,8 @@ impl Upstream {
 /// Which upstream connection a request goes out on.
 #[derive(Debug, Clone, Copy)]
 pub enum Route<'a> {
-    /// A pooled one: a connection's first or only request (`paired`).
+    /// A pooled one: an HTTP/1.1 connection's first or only request (`paired`), and an
+    /// HTTP/2 stream when its connection's set is full and busy (`streams`).
     Pool,
     /// The HTTP/1.1 client connection's own.
     Paired(&'a Paired),
