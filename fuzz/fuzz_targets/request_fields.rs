@@ -90,17 +90,17 @@ fn keeps_alive(headers: &HeaderMap, version: Version) -> bool {
     }
 }
 
-/// Three lookups: CloudFront's id or its name at the end of the first `Via`, then API
-/// Gateway's id.
+/// Three lookups: API Gateway's id first (an edge-optimized API comes through CloudFront
+/// too), then CloudFront's id or its name at the end of the first `Via`.
 fn edge(headers: &HeaderMap) -> Edge {
     let via = headers.get(VIA).is_some_and(|v| {
         let v = v.as_bytes();
         v.len() >= 12 && v[v.len() - 12..].eq_ignore_ascii_case(b"(cloudfront)")
     });
-    if headers.contains_key("x-amz-cf-id") || via {
-        Edge::CloudFront
-    } else if headers.contains_key("x-amzn-apigateway-api-id") {
+    if headers.contains_key("x-amzn-apigateway-api-id") {
         Edge::ApiGateway
+    } else if headers.contains_key("x-amz-cf-id") || via {
+        Edge::CloudFront
     } else {
         Edge::Other
     }

@@ -282,7 +282,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
     let emf_namespace = r.parse(
         env::EMF_NAMESPACE,
         &cli.emf_namespace,
-        "edgeguard",
+        edgeguard_secret::metrics::DEFAULT_NAMESPACE,
         parse_namespace,
     );
     let emf = emf_on.then_some(EmfSpec {
@@ -384,21 +384,11 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("\"{s}\" is not a duration such as 30s, 500ms or 2m: {e}"))
 }
 
-/// A CloudWatch namespace: 1 to 255 of letters, digits and `.-_/#: `, not starting with
-/// `AWS/` ("Namespaces", Amazon CloudWatch User Guide; PutMetricData's `Namespace`).
+/// A CloudWatch namespace, by the rule sync's `[evidence]` applies too (the shared crate's).
 fn parse_namespace(s: &str) -> Result<String, String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c);
-    if s.is_empty() || s.len() > 255 {
-        Err("must be 1 to 255 characters".into())
-    } else if let Some(c) = s.chars().find(|c| !allowed(*c)) {
-        Err(format!(
-            "{c:?} is not allowed: letters, digits and . - _ / # : space"
-        ))
-    } else if s.starts_with("AWS/") {
-        Err("namespaces starting with AWS/ are reserved for AWS".into())
-    } else {
-        Ok(s.to_owned())
-    }
+    edgeguard_secret::metrics::namespace(s)
+        .map(str::to_owned)
+        .map_err(|e| e.to_string())
 }
 
 fn positive(s: &str) -> Result<Duration, String> {

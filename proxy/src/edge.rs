@@ -10,6 +10,11 @@
 //! id (`X-Amzn-Apigateway-Api-Id`) with requests for private APIs and where the integration
 //! maps it (`integration.request.header.x-amzn-apigateway-api-id` = `context.apiId`);
 //! otherwise its requests count as `other`.
+//!
+//! The strongest clue wins: API Gateway's id header, then CloudFront's. An edge-optimized
+//! REST API is served through a CloudFront distribution of API Gateway's own, so its
+//! requests reach the origin carrying CloudFront's `Via` and `X-Amz-Cf-Id` as well as the
+//! API id; they are API Gateway's, and a refusal must name that door.
 
 use http::{HeaderMap, HeaderValue};
 
@@ -71,10 +76,10 @@ impl Clues {
     }
 
     pub fn edge(&self) -> Edge {
-        if self.cloudfront {
-            Edge::CloudFront
-        } else if self.apigateway {
+        if self.apigateway {
             Edge::ApiGateway
+        } else if self.cloudfront {
+            Edge::CloudFront
         } else {
             Edge::Other
         }
@@ -115,5 +120,28 @@ mod tests {
         );
         assert_eq!(edge(&[("x-amzn-trace-id", "Root=1-2-3")]), Edge::Other);
         assert_eq!(edge(&[]), Edge::Other);
+    }
+
+    #[test]
+    fn an_edge_optimized_rest_api_is_api_gateway_whatever_cloudfront_added() {
+        // CloudFront's fields before and after the API id: the API id wins either way.
+        let through_cloudfront = [
+            ("via", "1.1 d111.cloudfront.net (CloudFront)"),
+            ("x-amz-cf-id", "abc=="),
+            ("x-amzn-apigateway-api-id", "a1b2c3"),
+        ];
+        assert_eq!(edge(&through_cloudfront), Edge::ApiGateway);
+        let mut reversed = through_cloudfront;
+        reversed.reverse();
+        assert_eq!(edge(&reversed), Edge::ApiGateway);
+    }
+
+    #[test]
+    fn the_edge_names_are_the_contract_sync_reads() {
+        let names: Vec<&str> = Edge::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(names, edgeguard_secret::metrics::EDGES);
+        for (i, e) in Edge::ALL.iter().enumerate() {
+            assert_eq!(e.index(), i, "{e:?}");
+        }
     }
 }

@@ -3,10 +3,12 @@
 //! `edgeguard-sync` writes what this crate parses and `edgeguard-proxy` accepts what it
 //! parses, so *what sync writes, every proxy accepts* holds by construction: there is one
 //! [`document::parse`], one value rule ([`Secret::new`]), one header-name rule
-//! ([`header::name`]) and one list of [`stage`]s.
+//! ([`header::name`]), one list of [`stage`]s, and one definition of the embedded metric
+//! the proxies write and sync's evidence gate reads ([`metrics`]).
 
 pub mod document;
 pub mod header;
+pub mod metrics;
 pub mod stage;
 mod value;
 

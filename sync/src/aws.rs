@@ -26,9 +26,17 @@ pub async fn sdk_config() -> SdkConfig {
 
 pub fn rotation(sdk: &SdkConfig, config: &Config, progress: Box<dyn Progress>) -> Rotation {
     let global = sdk.to_builder().region(Region::new(GLOBAL_REGION)).build();
+    // A secret named by its ARN is read in the ARN's region, whatever the SDK's default.
+    let secret_home = match config.secret_region() {
+        Some(region) => sdk
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .build(),
+        None => sdk.clone(),
+    };
     let header = &config.header;
     let store = SecretsManagerStore::new(
-        aws_sdk_secretsmanager::Client::new(sdk),
+        aws_sdk_secretsmanager::Client::new(&secret_home),
         &config.secret_id,
         header,
     );
@@ -49,13 +57,15 @@ pub fn rotation(sdk: &SdkConfig, config: &Config, progress: Box<dyn Progress>) -
     let rest = aws_sdk_apigateway::Client::new(sdk);
     for r in &config.rest_api {
         let injector = RestApiInjector::new(rest.clone(), r.clone(), header, pacer.clone())
-            .publishing_pending_changes(publish);
+            .publishing_pending_changes(publish)
+            .with_origins(config.origins.clone());
         rotation = rotation.with_injector(Box::new(injector));
     }
     let http = aws_sdk_apigatewayv2::Client::new(sdk);
     for h in &config.http_api {
         let injector = HttpApiInjector::new(http.clone(), h.clone(), header, pacer.clone())
-            .publishing_pending_changes(publish);
+            .publishing_pending_changes(publish)
+            .with_origins(config.origins.clone());
         rotation = rotation.with_injector(Box::new(injector));
     }
     let cloudfront = aws_sdk_cloudfront::Client::new(&global);
@@ -73,10 +83,22 @@ pub fn rotation(sdk: &SdkConfig, config: &Config, progress: Box<dyn Progress>) -
         rotation = rotation.with_probe(Box::new(HttpProbe::new(p.clone(), header)));
     }
     if let Some(evidence) = &config.evidence {
-        // The proxies' metrics land in their own region, the secret's (the ECS tasks').
-        let witness =
-            CloudWatchWitness::new(aws_sdk_cloudwatch::Client::new(sdk), &evidence.namespace);
-        rotation = rotation.with_evidence(Box::new(witness), evidence.clone());
+        // Each source in its own region; by default the secret's, where the proxies that
+        // read it run (their metrics land in their own region).
+        let witnesses = evidence
+            .sources
+            .iter()
+            .map(|source| {
+                let home = match &source.region {
+                    Some(region) => sdk.to_builder().region(Region::new(region.clone())).build(),
+                    None => secret_home.clone(),
+                };
+                let client = aws_sdk_cloudwatch::Client::new(&home);
+                Box::new(CloudWatchWitness::new(client, source.clone()))
+                    as Box<dyn crate::evidence::Witness>
+            })
+            .collect();
+        rotation = rotation.with_evidence(witnesses, evidence.clone());
     }
     rotation
 }

@@ -6,11 +6,20 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod evidence;
+
+pub use evidence::{Evidence, Source as EvidenceSource, whole_minutes};
+
 /// Everything the rotation needs to know.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub secret_id: String,
     pub header: String,
+    /// Where the header may go: the hosts (or load balancer listener ARNs) of the origins
+    /// behind the edge. Integrations chosen by default (HTTP API without
+    /// `integration_ids`, REST integration mode without `uri_prefix`) are those that point
+    /// at one of them; empty: only when all candidates point at one host.
+    pub origins: Vec<String>,
     pub timing: Timing,
     pub waf: Vec<WafTarget>,
     pub rest_api: Vec<RestApiTarget>,
@@ -31,18 +40,6 @@ pub struct Timing {
     /// From finish to prune.
     pub dual_accept_window: Duration,
     pub cloudfront_deploy_timeout: Duration,
-}
-
-/// `[evidence]`: where the proxies' `AcceptedRequests` land, and how long prune waits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Evidence {
-    /// The CloudWatch namespace (the proxies' `--emf-namespace`), in the secret's region.
-    pub namespace: String,
-    /// Prune needs this long without a request carrying AWSPREVIOUS, and with requests
-    /// carrying AWSCURRENT.
-    pub quiet_period: Duration,
-    /// How long `rotate` waits for quiet before leaving the rotation unpruned.
-    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -128,6 +125,8 @@ struct Raw {
     secret_id: Option<String>,
     header: Option<String>,
     #[serde(default)]
+    origins: Vec<String>,
+    #[serde(default)]
     timing: RawTiming,
     #[serde(default)]
     waf: Vec<WafTarget>,
@@ -139,14 +138,7 @@ struct Raw {
     cloudfront: Vec<CloudFrontTarget>,
     #[serde(default)]
     probe: Vec<Probe>,
-    evidence: Option<RawEvidence>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RawEvidence {
-    namespace: Option<String>,
-    quiet_period: Option<String>,
-    timeout: Option<String>,
+    evidence: Option<evidence::RawEvidence>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +161,18 @@ impl Config {
             Self::from_json(&text)
         } else {
             Self::from_toml(&text)
+        }
+    }
+
+    /// The secret's region when `secret_id` is an ARN (`arn:aws:secretsmanager:REGION:…`):
+    /// its store, and the proxies' metrics beside it, are read there.
+    pub fn secret_region(&self) -> Option<&str> {
+        let mut parts = self.secret_id.split(':');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some("arn"), Some(_), Some("secretsmanager"), Some(region)) if !region.is_empty() => {
+                Some(region)
+            }
+            _ => None,
         }
     }
 
@@ -204,6 +208,7 @@ impl Config {
 const TOP: &[&str] = &[
     "secret_id",
     "header",
+    "origins",
     "timing",
     "waf",
     "rest_api",
@@ -236,8 +241,10 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("http_api", &["api_id", "integration_ids", "stage"]),
     ("cloudfront", &["distribution_id", "origin_ids"]),
     ("probe", &["url", "expect", "direct", "expect_accepted"]),
-    ("evidence", &["namespace", "quiet_period", "timeout"]),
+    ("evidence", evidence::KEYS),
 ];
+/// Tables inside a section: `(section, key, its keys)`.
+const NESTED: &[(&str, &str, &[&str])] = &[("evidence", "source", evidence::SOURCE_KEYS)];
 
 /// Every key the document has that the configuration does not, named by its path.
 fn unknown_keys(doc: &serde_json::Value) -> Vec<String> {
@@ -262,9 +269,21 @@ fn unknown_keys(doc: &serde_json::Value) -> Vec<String> {
             other => vec![(key.clone(), other)],
         };
         for (path, table) in tables {
-            for inner in table.as_object().map(|o| o.keys()).into_iter().flatten() {
+            for (inner, value) in table.as_object().into_iter().flatten() {
                 if !allowed.contains(&inner.as_str()) {
                     errors.push(format!("{path}.{inner}: unknown key"));
+                    continue;
+                }
+                let nested = NESTED.iter().find(|(s, k, _)| s == key && k == inner);
+                let (Some((_, _, keys)), Some(items)) = (nested, value.as_array()) else {
+                    continue;
+                };
+                for (i, item) in items.iter().enumerate() {
+                    for k in item.as_object().map(|o| o.keys()).into_iter().flatten() {
+                        if !keys.contains(&k.as_str()) {
+                            errors.push(format!("{path}.{inner}[{i}].{k}: unknown key"));
+                        }
+                    }
                 }
             }
         }
@@ -315,34 +334,16 @@ impl Raw {
                 "25m",
             ),
         };
-        let evidence = self.evidence.map(|e| {
-            let mut duration = |key: &str, v: Option<String>, default: &str| {
-                let text = v.unwrap_or_else(|| default.into());
-                match humantime::parse_duration(&text) {
-                    // CloudWatch sums in whole minutes (standard resolution).
-                    Ok(d) if d >= Duration::from_secs(60) => d,
-                    Ok(_) => {
-                        errors.push(format!("evidence.{key}: \"{text}\" is shorter than 1m"));
-                        Duration::ZERO
-                    }
-                    Err(e) => {
-                        errors.push(format!("evidence.{key}: \"{text}\" is not a duration: {e}"));
-                        Duration::ZERO
-                    }
-                }
-            };
-            let quiet_period = duration("quiet_period", e.quiet_period, "10m");
-            let timeout = duration("timeout", e.timeout, "2h");
-            let namespace = e.namespace.unwrap_or_else(|| "edgeguard".into());
-            if namespace.trim().is_empty() || namespace.len() > 255 {
-                errors.push("evidence.namespace: must be 1 to 255 characters".into());
+        let evidence = self.evidence.map(|e| e.check(&mut errors));
+        let mut origins = Vec::new();
+        for (i, o) in self.origins.iter().enumerate() {
+            match crate::origin::of(o) {
+                Some(host) => origins.push(host),
+                None => errors.push(format!(
+                    "origins[{i}]: \"{o}\" is neither an http(s) URL with a host nor a load balancer listener ARN"
+                )),
             }
-            Evidence {
-                namespace,
-                quiet_period,
-                timeout,
-            }
-        });
+        }
         for (i, w) in self.waf.iter().enumerate() {
             for (key, v) in [("name", &w.name), ("id", &w.id), ("rule", &w.rule)] {
                 if v.trim().is_empty() {
@@ -395,6 +396,7 @@ impl Raw {
             Ok(Config {
                 secret_id,
                 header,
+                origins,
                 timing,
                 waf: self.waf,
                 rest_api: self.rest_api,
@@ -411,175 +413,4 @@ impl Raw {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const FULL: &str = r#"
-secret_id = "edgeguard/origin-verify"
-header = "x-origin-verify"
-[timing]
-acceptor_settle = "90s"
-dual_accept_window = "15m"
-cloudfront_deploy_timeout = "25m"
-[[waf]]
-scope = "REGIONAL"
-name = "edge-acl"
-id = "abc"
-rule = "origin-verify"
-[[rest_api]]
-api_id = "r1"
-stages = ["prod"]
-mode = "stage_variable"
-variable = "originVerify"
-[[http_api]]
-api_id = "h1"
-integration_ids = []
-stage = "$default"
-[[cloudfront]]
-distribution_id = "E1"
-origin_ids = ["alb"]
-[[probe]]
-url = "https://api.example.com/healthz"
-expect = 200
-[[probe]]
-url = "https://my-alb.example.com/"
-direct = true
-"#;
-
-    #[test]
-    fn the_documented_example_parses() {
-        let c = Config::from_toml(FULL).unwrap();
-        assert_eq!(c.secret_id, "edgeguard/origin-verify");
-        assert_eq!(c.timing.acceptor_settle, Duration::from_secs(90));
-        assert_eq!(c.waf[0].scope, WafScope::Regional);
-        assert_eq!(c.rest_api[0].mode, RestApiMode::StageVariable);
-        assert_eq!(c.http_api[0].stage, "$default");
-        assert!(c.probe[1].direct);
-    }
-
-    #[test]
-    fn the_evidence_section_has_defaults_and_checked_durations() {
-        assert_eq!(Config::from_toml(FULL).unwrap().evidence, None);
-        let c = Config::from_toml(&format!("{FULL}\n[evidence]\n")).unwrap();
-        assert_eq!(
-            c.evidence,
-            Some(Evidence {
-                namespace: "edgeguard".into(),
-                quiet_period: Duration::from_secs(600),
-                timeout: Duration::from_secs(7200),
-            })
-        );
-        let e = Config::from_toml(&format!(
-            "{FULL}\n[evidence]\nquiet_period = \"30s\"\ntimeout = \"soon\"\nwindow = \"1m\"\n"
-        ))
-        .unwrap_err();
-        for key in [
-            "evidence.quiet_period:",
-            "evidence.timeout:",
-            "evidence.window: unknown",
-        ] {
-            assert!(e.0.iter().any(|m| m.starts_with(key)), "{key} missing: {e}");
-        }
-    }
-
-    #[test]
-    fn every_unknown_key_is_named_with_the_other_problems() {
-        let text = FULL
-            .replace("rule = ", "rules = ")
-            .replace("origin_ids = ", "origins = ")
-            + "\nsurprise = 1\n";
-        let e = Config::from_toml(&text).unwrap_err();
-        for key in [
-            "probe[1].surprise: unknown",
-            "waf[0].rules: unknown",
-            "cloudfront[0].origins: unknown",
-        ] {
-            assert!(e.0.iter().any(|m| m.starts_with(key)), "{key} missing: {e}");
-        }
-    }
-
-    #[test]
-    fn unknown_keys_are_named() {
-        let e = Config::from_toml(&format!("{FULL}\nsurprise = 1\n")).unwrap_err();
-        assert!(e.to_string().contains("surprise"), "{e}");
-        let e = Config::from_toml(&FULL.replace("rule = ", "rules = ")).unwrap_err();
-        assert!(e.to_string().contains("rules"), "{e}");
-    }
-
-    #[test]
-    fn every_problem_is_reported_at_once() {
-        let text = r#"
-header = "bad header"
-[timing]
-acceptor_settle = "soon"
-[[rest_api]]
-api_id = "r1"
-stages = []
-mode = "stage_variable"
-[[cloudfront]]
-distribution_id = "E1"
-origin_ids = []
-[[probe]]
-url = "ftp://x"
-"#;
-        let e = Config::from_toml(text).unwrap_err();
-        let keys = [
-            "secret_id",
-            "timing.acceptor_settle",
-            "header",
-            "rest_api[0].stages",
-            "rest_api[0].variable",
-            "cloudfront[0].origin_ids",
-            "probe[0].url",
-        ];
-        for key in keys {
-            assert!(e.0.iter().any(|m| m.starts_with(key)), "{key} missing: {e}");
-        }
-        assert_eq!(e.0.len(), keys.len(), "{e}");
-    }
-
-    #[test]
-    fn json_works_for_the_lambda() {
-        let c = Config::from_json(
-            r#"{"secret_id":"s","waf":[{"scope":"CLOUDFRONT","name":"n","id":"i","rule":"r"}]}"#,
-        )
-        .unwrap();
-        assert_eq!(c.waf[0].scope, WafScope::CloudFront);
-        assert_eq!(c.header, "x-origin-verify");
-    }
-
-    #[test]
-    fn the_header_rule_is_the_proxies_and_selections_belong_to_integration_mode() {
-        let e = Config::from_toml(&FULL.replace(
-            "header = \"x-origin-verify\"",
-            "header = \"x_origin_verify\"",
-        ))
-        .unwrap_err();
-        assert!(
-            e.0.iter()
-                .any(|m| m.starts_with("header:") && m.contains("ALB")),
-            "{e}"
-        );
-        let c = Config::from_toml(&FULL.replace(
-            "header = \"x-origin-verify\"",
-            "header = \"X-Origin-Verify\"",
-        ))
-        .unwrap();
-        assert_eq!(c.header, "x-origin-verify");
-        let e = Config::from_toml(&FULL.replace(
-            "variable = \"originVerify\"",
-            "variable = \"originVerify\"\nresources = [\"/{proxy+}\"]",
-        ))
-        .unwrap_err();
-        assert!(e.to_string().contains("rest_api[0].resources"), "{e}");
-        let c = Config::from_toml(&FULL.replace(
-            "mode = \"stage_variable\"\nvariable = \"originVerify\"",
-            "mode = \"integration\"\nresources = [\"/{proxy+}\"]\nuri_prefix = \"https://alb.example.com/\"",
-        ))
-        .unwrap();
-        assert_eq!(c.rest_api[0].resources, ["/{proxy+}"]);
-        let e =
-            Config::from_toml(&FULL.replace("direct = true", "expect_accepted = 200")).unwrap_err();
-        assert!(e.to_string().contains("probe[1].expect_accepted"), "{e}");
-    }
-}
+mod tests;

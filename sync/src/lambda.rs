@@ -167,7 +167,9 @@ async fn rotate_step(
 }
 
 /// The scheduled prune: nothing to do (no AWSPREVIOUS, or the window not over) is not a
-/// failure; a refusal for safety (an injector not on the current value) is.
+/// failure; a refusal for safety (an injector not on the current value) is. With
+/// `[evidence]`, every run also sends a request with AWSCURRENT through each direct probe,
+/// so that an idle service keeps fresh evidence (the schedule runs every 2 minutes).
 async fn scheduled_prune(rotation: &Rotation) -> Result<String, LambdaError> {
     let staged = rotation.staged().await?;
     if staged.previous.is_none() {
@@ -176,6 +178,10 @@ async fn scheduled_prune(rotation: &Rotation) -> Result<String, LambdaError> {
     if staged.pending.is_some() {
         return Ok("prune: a rotation is under way; pruning later".into());
     }
+    // A finish cut short before its record: the window starts now, never in the past.
+    rotation.record_window_start(&staged).await?;
+    let staged = rotation.staged().await?;
+    rotation.heartbeat(&staged).await;
     let left = rotation.window_left(&staged);
     if !left.is_zero() {
         return Ok(format!(
@@ -190,8 +196,15 @@ async fn scheduled_prune(rotation: &Rotation) -> Result<String, LambdaError> {
             return Ok(format!("prune: postponed, {report}"));
         }
     }
-    rotation.prune(false).await?;
-    Ok("prune: done".into())
+    match rotation.prune(false).await {
+        Ok(()) => Ok("prune: done".into()),
+        // Secrets Manager started a rotation while this one read the evidence (the two run
+        // side by side): that rotation prunes first, with the same guards.
+        Err(SyncError::Refused(why)) if why.starts_with("a rotation started meanwhile") => {
+            Ok(format!("prune: {why}"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Whether the event's SecretId (an ARN, as Secrets Manager sends it) is the configured

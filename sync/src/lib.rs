@@ -12,6 +12,7 @@ pub mod evidence;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod logging;
+pub mod origin;
 pub mod probe;
 pub mod rotation;
 pub mod status;

@@ -12,13 +12,16 @@ use std::time::{Duration, SystemTime};
 mod evidence_tests;
 #[cfg(test)]
 pub(crate) mod fake;
+mod gate;
+#[cfg(test)]
+mod schedule_tests;
 mod steps;
 #[cfg(test)]
 mod tests;
 
 use crate::config::{self, Timing};
 use crate::error::SyncError;
-use crate::evidence::{Report, Witness};
+use crate::evidence::Witness;
 use crate::probe::Probe;
 use crate::store::{
     CURRENT, DocumentProblem, PENDING, PREVIOUS, SecretState, SecretStore, Stored, Version,
@@ -110,8 +113,8 @@ pub struct Rotation {
     timing: Timing,
     progress: Box<dyn Progress>,
     clock: Clock,
-    /// The evidence gate on pruning, when `[evidence]` is configured.
-    evidence: Option<(Box<dyn Witness>, config::Evidence)>,
+    /// The evidence gate on pruning, when `[evidence]` is configured: a witness per source.
+    evidence: Option<(Vec<Box<dyn Witness>>, config::Evidence)>,
 }
 
 impl std::fmt::Debug for Rotation {
@@ -148,9 +151,14 @@ impl Rotation {
         }
     }
 
-    /// Prune narrows only when `witness` shows AWSPREVIOUS unused (and AWSCURRENT used).
-    pub fn with_evidence(mut self, witness: Box<dyn Witness>, settings: config::Evidence) -> Self {
-        self.evidence = Some((witness, settings));
+    /// Prune narrows only when every witness (one per source in `settings`) shows
+    /// AWSPREVIOUS unused and AWSCURRENT in use up to now.
+    pub fn with_evidence(
+        mut self,
+        witnesses: Vec<Box<dyn Witness>>,
+        settings: config::Evidence,
+    ) -> Self {
+        self.evidence = Some((witnesses, settings));
         self
     }
 
@@ -257,6 +265,16 @@ pub enum Holds {
 }
 
 impl Staged {
+    /// AWSPREVIOUS, when it holds a value of its own: one equal to AWSCURRENT's (moto's
+    /// RotateSecret leaves that; so may a hand-made version) leaves the accepted set
+    /// unchanged when detached, so it protects nothing and needs no window or proof.
+    pub fn protected_previous(&self) -> Option<&(Version, Secret)> {
+        let current = self.current.as_ref().map(|(_, v)| v);
+        self.previous
+            .as_ref()
+            .filter(|(_, value)| Some(value) != current)
+    }
+
     pub fn holds(&self, value: Option<&TargetValue>) -> Holds {
         let Some(value) = value else {
             return Holds::Nothing;
@@ -353,6 +371,37 @@ impl Rotation {
         Ok(())
     }
 
+    /// Every injector readable and in a shape this tool manages (a canary it cannot
+    /// update, integrations to several hosts and no `origins`), before changing anything.
+    async fn check_injectors(&self) -> Result<(), SyncError> {
+        for i in &self.injectors {
+            i.sent().await?;
+        }
+        Ok(())
+    }
+
+    /// The first target whose own rule `value` breaks, with that rule (never the value).
+    pub fn rule_broken_by(&self, value: &Secret) -> Option<(&str, &'static str)> {
+        let acceptors = self.acceptors.iter().map(|a| (a.name(), a.value_rule()));
+        let injectors = self.injectors.iter().map(|i| (i.name(), i.value_rule()));
+        acceptors.chain(injectors).find_map(|(name, rule)| {
+            rule.filter(|r| !(r.holds)(value.expose_str()))
+                .map(|r| (name, r.says))
+        })
+    }
+
+    /// Refuses a pending value that some target cannot hold exactly: it is written
+    /// nowhere (a partial rotation would leave that target on the old value).
+    fn fits_every_target(&self, version: &Version, value: &Secret) -> Result<(), SyncError> {
+        match self.rule_broken_by(value) {
+            None => Ok(()),
+            Some((target, rule)) => Err(SyncError::Refused(format!(
+                "version {} (AWSPENDING) holds a value that {target} cannot hold exactly ({rule}); it is written nowhere. Put a value inside every target's rule in that version (a generated one always is), or run `rollback`",
+                version.id
+            ))),
+        }
+    }
+
     /// In progress (DESIGN.md): AWSPENDING accepted by an acceptor or sent by an injector,
     /// or created less than settle + CloudFront timeout ago. Otherwise stale.
     pub async fn pending_in_progress(&self, staged: &Staged) -> Result<bool, SyncError> {
@@ -384,10 +433,12 @@ impl Rotation {
     /// unusable staged value or an acceptor it cannot manage.
     pub async fn start(&self) -> Result<Start, SyncError> {
         self.check_acceptors().await?;
+        self.check_injectors().await?;
         let staged = self.staged().await?;
         staged.usable()?;
         staged.current()?;
-        if let Some((version, _)) = &staged.pending {
+        if let Some((version, value)) = &staged.pending {
+            self.fits_every_target(version, value)?;
             if self.pending_in_progress(&staged).await? {
                 return Ok(Start::Resume(version.id.clone()));
             }
@@ -396,7 +447,9 @@ impl Rotation {
                 version.id
             )));
         }
-        if staged.previous.is_some() && staged.state.finished_at.is_some() {
+        // An AWSPREVIOUS still attached belongs to the last rotation: a new one would
+        // detach it at its finish, so that rotation's prune comes first.
+        if staged.protected_previous().is_some() {
             return Ok(Start::PruneOnly);
         }
         Ok(Start::New(new_token()?))
@@ -415,6 +468,7 @@ impl Rotation {
             Start::PruneOnly => {
                 self.progress
                     .step("the last rotation was not pruned: pruning it");
+                self.record_window_start(&self.staged().await?).await?;
                 return self.wait_window_and_prune(skip_prune).await;
             }
         };
@@ -434,100 +488,34 @@ impl Rotation {
         self.progress.phase(Phase::Window);
         let staged = self.staged().await?;
         let left = self.window_left(&staged);
-        self.wait("the dual-accept window", left).await;
+        self.wait_with_heartbeats("the dual-accept window", left)
+            .await;
         self.wait_for_evidence().await?;
         self.prune(false).await
     }
 
-    /// With `[evidence]`: polls the counts until they are quiet, up to `timeout`. Past it
-    /// the rotation stays finished but unpruned, and this says why.
-    async fn wait_for_evidence(&self) -> Result<(), SyncError> {
-        let Some((_, settings)) = &self.evidence else {
-            return Ok(());
-        };
-        let poll =
-            (settings.quiet_period / 4).clamp(Duration::from_secs(5), Duration::from_secs(60));
-        let started = tokio::time::Instant::now();
-        loop {
-            let staged = self.staged().await?;
-            let Some(report) = self.evidence_report(&staged).await? else {
-                return Ok(());
-            };
-            if report.quiet() {
-                return Ok(());
-            }
-            let waited = started.elapsed();
-            if waited >= settings.timeout {
-                return Err(SyncError::Timeout(format!(
-                    "the rotation is finished but not pruned after waiting {} for quiet: {report}. \
-                     Run `prune` once the evidence is quiet",
-                    humantime::format_duration(Duration::from_secs(waited.as_secs()))
-                )));
-            }
-            self.progress.step(&format!("waiting for quiet: {report}"));
-            self.wait("quiet evidence", poll.min(settings.timeout - waited))
-                .await;
+    /// When AWSCURRENT's dual-accept window started: the finish record, if it is this
+    /// version's. A finish that moved the stages and died before its tag leaves the last
+    /// rotation's record (naming another version): its window has not started. Records
+    /// written before the version was recorded count as AWSCURRENT's.
+    pub fn window_start(&self, staged: &Staged) -> Option<SystemTime> {
+        let finished = staged.state.finished_at?;
+        match (&staged.state.finished_version, &staged.current) {
+            (Some(v), Some((current, _))) if *v != current.id => None,
+            _ => Some(finished),
         }
     }
 
-    /// With `[evidence]`: the accepted-request counts of every staged version over the
-    /// quiet period (for `status`).
-    pub async fn staged_counts(
-        &self,
-        staged: &Staged,
-    ) -> Result<Option<(Duration, Vec<crate::evidence::VersionCount>)>, SyncError> {
-        let Some((witness, settings)) = &self.evidence else {
-            return Ok(None);
-        };
-        let ids: Vec<&str> = [&staged.current, &staged.pending, &staged.previous]
-            .into_iter()
-            .flatten()
-            .map(|(v, _)| v.id.as_str())
-            .collect();
-        let counts = witness.accepted(&ids, settings.quiet_period).await?;
-        Ok(Some((settings.quiet_period, counts)))
-    }
-
-    /// The counts for AWSCURRENT and AWSPREVIOUS over the quiet period, when `[evidence]`
-    /// is configured and there is an AWSPREVIOUS to narrow away; reported to progress.
-    pub async fn evidence_report(&self, staged: &Staged) -> Result<Option<Report>, SyncError> {
-        let Some((witness, settings)) = &self.evidence else {
-            return Ok(None);
-        };
-        let (Some((current, _)), Some((previous, _))) = (&staged.current, &staged.previous) else {
-            return Ok(None);
-        };
-        let counts = witness
-            .accepted(&[&current.id, &previous.id], settings.quiet_period)
-            .await?;
-        let find = |id: &str| {
-            counts
-                .iter()
-                .find(|c| c.version_id == id)
-                .cloned()
-                .unwrap_or_else(|| crate::evidence::VersionCount {
-                    version_id: id.to_owned(),
-                    ..Default::default()
-                })
-        };
-        let current = find(&current.id);
-        let previous = find(&previous.id);
-        let report = Report {
-            period_secs: settings.quiet_period.as_secs(),
-            verdict: crate::evidence::judge(&current, Some(&previous)),
-            current,
-            previous: Some(previous),
-        };
-        self.progress.evidence(&report);
-        Ok(Some(report))
-    }
-
-    /// Time left of the dual-accept window (zero when over or never started).
+    /// Time left of the dual-accept window: zero with nothing to protect (no AWSPREVIOUS)
+    /// or once it is over; the whole window while its start is not recorded.
     pub fn window_left(&self, staged: &Staged) -> Duration {
-        let Some(finished) = staged.state.finished_at else {
+        if staged.protected_previous().is_none() {
             return Duration::ZERO;
+        }
+        let Some(started) = self.window_start(staged) else {
+            return self.timing.dual_accept_window;
         };
-        let elapsed = (self.clock)().duration_since(finished).unwrap_or_default();
+        let elapsed = (self.clock)().duration_since(started).unwrap_or_default();
         self.timing.dual_accept_window.saturating_sub(elapsed)
     }
 

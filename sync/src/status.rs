@@ -28,7 +28,16 @@ pub struct Report {
 
 #[derive(Debug, Serialize)]
 pub struct EvidenceReport {
+    /// The quiet period; the window read is this and the blind part before now.
     pub period_secs: u64,
+    /// The newest part CloudWatch may not show yet.
+    pub blind_secs: u64,
+    pub sources: Vec<SourceCounts>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SourceCounts {
+    pub source: String,
     pub versions: Vec<crate::evidence::VersionCount>,
 }
 
@@ -45,6 +54,8 @@ pub struct TargetReport {
     /// Per location (or the acceptor's accepted values): the stage held.
     pub holds: Vec<Located>,
     pub error: Option<String>,
+    /// What the target chose not to touch, and why (injectors only).
+    pub left_alone: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +83,21 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
     }
     if staged.current.is_none() {
         drift.push("the secret has no AWSCURRENT version the proxies accept".to_owned());
+    }
+    for (stage, staged_value) in [
+        ("AWSCURRENT", &staged.current),
+        ("AWSPENDING", &staged.pending),
+        ("AWSPREVIOUS", &staged.previous),
+    ] {
+        let Some((version, value)) = staged_value else {
+            continue;
+        };
+        if let Some((target, rule)) = rotation.rule_broken_by(value) {
+            drift.push(format!(
+                "version {} ({stage}) holds a value that {target} cannot hold exactly ({rule}): it is never written there",
+                version.id
+            ));
+        }
     }
     // What the proxies accept: every staged value.
     let mut accepted_by_all: Vec<Holds> = [Holds::Current, Holds::Pending, Holds::Previous]
@@ -109,6 +135,7 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
                         })
                         .collect(),
                     error: None,
+                    left_alone: Vec::new(),
                 });
             }
             Err(e) => {
@@ -118,6 +145,7 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
                     name: a.name().to_owned(),
                     holds: Vec::new(),
                     error: Some(e.to_string()),
+                    left_alone: Vec::new(),
                 });
             }
         }
@@ -148,6 +176,7 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
                     name: i.name().to_owned(),
                     holds: located,
                     error: None,
+                    left_alone: i.left_alone().await.unwrap_or_default(),
                 });
             }
             Err(e) => {
@@ -156,6 +185,7 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
                     name: i.name().to_owned(),
                     holds: Vec::new(),
                     error: Some(e.to_string()),
+                    left_alone: i.left_alone().await.unwrap_or_default(),
                 });
             }
         }
@@ -171,21 +201,28 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
     let mut warnings = Vec::new();
     let evidence = match rotation.staged_counts(&staged).await {
         Ok(None) => None,
-        Ok(Some((period, versions))) => {
+        Ok(Some((window, sources))) => {
             let previous = staged.previous.as_ref().map(|(v, _)| v.id.as_str());
-            let previous_count = versions
-                .iter()
-                .find(|c| Some(c.version_id.as_str()) == previous)
-                .map_or(0, |c| c.total);
-            if previous_count > 0 {
-                warnings.push(format!(
-                    "AWSPREVIOUS still in use: {previous_count} request(s) carried it in the last {} (prune would refuse)",
-                    humantime::format_duration(period)
-                ));
+            for (source, versions) in &sources {
+                let previous_count = versions
+                    .iter()
+                    .find(|c| Some(c.version_id.as_str()) == previous)
+                    .map_or(0, |c| c.total);
+                if previous_count > 0 {
+                    warnings.push(format!(
+                        "AWSPREVIOUS still in use: {previous_count} request(s) carried it in the last {} in {source} (prune would refuse)",
+                        humantime::format_duration(window.span())
+                    ));
+                }
             }
+            let settings = rotation.evidence_settings();
             Some(EvidenceReport {
-                period_secs: period.as_secs(),
-                versions,
+                period_secs: settings.map_or(0, |s| s.quiet_period.as_secs()),
+                blind_secs: settings.map_or(0, |s| s.blind().as_secs()),
+                sources: sources
+                    .into_iter()
+                    .map(|(source, versions)| SourceCounts { source, versions })
+                    .collect(),
             })
         }
         Err(e) => {
@@ -256,20 +293,30 @@ impl Report {
             }
         }
         if let Some(e) = &self.evidence {
-            let period = humantime::format_duration(std::time::Duration::from_secs(e.period_secs));
-            for c in &e.versions {
-                let edges: Vec<String> =
-                    c.by_edge.iter().map(|(e, n)| format!("{e}={n}")).collect();
-                out.push_str(&format!(
-                    "accepted in the last {period}: version {} {}{}\n",
-                    c.version_id,
-                    c.total,
-                    if edges.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", edges.join(", "))
-                    }
-                ));
+            let period = humantime::format_duration(std::time::Duration::from_secs(
+                e.period_secs + e.blind_secs,
+            ));
+            for s in &e.sources {
+                for c in &s.versions {
+                    let edges: Vec<String> =
+                        c.by_edge.iter().map(|(e, n)| format!("{e}={n}")).collect();
+                    out.push_str(&format!(
+                        "accepted in the last {period} ({}): version {} {}{}\n",
+                        s.source,
+                        c.version_id,
+                        c.total,
+                        if edges.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", edges.join(", "))
+                        }
+                    ));
+                }
+            }
+        }
+        for t in &self.injectors {
+            for why in &t.left_alone {
+                out.push_str(&format!("injector {} leaves alone {why}\n", t.name));
             }
         }
         if self.rotation_in_progress {

@@ -11,6 +11,9 @@ use crate::error::SyncError;
 use crate::value::Secret;
 /// Set by `finish` (RFC 3339, UTC): the dual-accept window counts from it.
 pub const FINISHED_AT_TAG: &str = "edgeguard:finished-at";
+/// Set by `finish` with [`FINISHED_AT_TAG`], in the same call: the version that finish
+/// made AWSCURRENT. The time is that rotation's only while this names AWSCURRENT.
+pub const FINISHED_VERSION_TAG: &str = "edgeguard:finished-version";
 /// Set by `prune --ignore-evidence` (RFC 3339, UTC): a prune that did not wait for proof.
 pub const PRUNED_WITHOUT_EVIDENCE_TAG: &str = "edgeguard:pruned-without-evidence";
 
@@ -33,6 +36,9 @@ impl Version {
 pub struct SecretState {
     pub versions: Vec<Version>,
     pub finished_at: Option<SystemTime>,
+    /// The version the last recorded finish made AWSCURRENT (`None` on tags written
+    /// before this was recorded).
+    pub finished_version: Option<String>,
     /// Whether Secrets Manager rotation is turned on (the rotation Lambda checks it).
     pub rotation_enabled: bool,
 }
@@ -76,7 +82,8 @@ pub trait SecretStore: Send + Sync {
         to: Option<&str>,
         from: Option<&str>,
     ) -> Result<(), SyncError>;
-    async fn set_finished_at(&self, at: SystemTime) -> Result<(), SyncError>;
+    /// Records that `version` became AWSCURRENT at `at` (both tags in one call).
+    async fn set_finished_at(&self, at: SystemTime, version: &str) -> Result<(), SyncError>;
     /// Sets a tag on the secret (names and times only, never a value).
     async fn tag(&self, key: &str, value: &str) -> Result<(), SyncError>;
 }

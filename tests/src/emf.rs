@@ -4,9 +4,15 @@
 //! - Ingestion ("Specification: Embedded metric format", Amazon CloudWatch User Guide):
 //!   each record's metrics are stored once per dimension set, with exactly those
 //!   dimensions, at the record's own `_aws.Timestamp`.
+//!   A record becomes a metric only some time after it is shipped ([`INGESTION_DELAY`];
+//!   AWS states no bound): until then no query sees it.
 //! - Reading ("GetMetricData", Amazon CloudWatch API Reference): a `MetricStat` matches
 //!   the metrics whose namespace, name and dimensions are exactly the query's; `Sum` adds
-//!   the datapoints whose timestamps fall in [StartTime, EndTime).
+//!   them per `Period` bucket, buckets aligned to whole periods (whole minutes at 60 s);
+//!   StartTime is rounded down to the minute ("Start time less than 15 days ago - Round
+//!   down to the nearest whole minute") and is inclusive, EndTime is exclusive. Each
+//!   result carries a `StatusCode`: `Complete`, or a scripted `InternalError`,
+//!   `PartialData` or `Forbidden` ([`CloudWatchDouble::answer_next_with`]).
 //!
 //! Why a double and not moto: moto 5.2 serves CloudWatch's Query and JSON protocols, and
 //! aws-sdk-cloudwatch speaks Smithy RPC v2 CBOR (getmoto/moto#9195), so the emulator
@@ -24,7 +30,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use ciborium::Value as CborValue;
 use edgeguard_sync::error::SyncError;
-use edgeguard_sync::evidence::{EDGES, METRIC, VersionCount, Witness, query_period};
+use edgeguard_sync::evidence::{EDGES, METRIC, PERIOD, VersionCount, Window, Witness};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -35,9 +41,15 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
+/// How long a shipped record takes to become a metric here. The sync configurations of the
+/// tests give a larger `ingestion_margin`.
+pub const INGESTION_DELAY: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, PartialEq)]
 struct Datum {
     at: SystemTime,
+    /// When the metric can be read.
+    visible_at: SystemTime,
     namespace: String,
     metric: String,
     /// Sorted by name.
@@ -49,15 +61,35 @@ struct Datum {
 pub struct CloudWatchDouble {
     data: Arc<Mutex<Vec<Datum>>>,
     namespace: String,
+    delay: Duration,
+    /// Statuses for the next answers: each answers its first query with it.
+    statuses: Arc<Mutex<Vec<&'static str>>>,
+    name: String,
 }
 
 impl CloudWatchDouble {
-    /// Reads `namespace` (the sync configuration's `[evidence] namespace`).
+    /// Reads `namespace` (the sync configuration's `[evidence] namespace`); records become
+    /// metrics [`INGESTION_DELAY`] after they are shipped.
     pub fn new(namespace: &str) -> Self {
         Self {
             data: Arc::default(),
             namespace: namespace.to_owned(),
+            delay: INGESTION_DELAY,
+            statuses: Arc::default(),
+            name: format!("cloudwatch double {namespace}"),
         }
+    }
+
+    /// Records shipped become metrics `delay` later (zero: records shipped long ago).
+    pub fn with_delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// The next answer's first query gets `status` (`InternalError`, `PartialData`,
+    /// `Forbidden`) instead of `Complete`.
+    pub fn answer_next_with(&self, status: &'static str) {
+        self.statuses.lock().unwrap().push(status);
     }
 
     /// Ingests the records in `output` after the first `shipped` lines (the proxy's
@@ -102,6 +134,7 @@ impl CloudWatchDouble {
                 continue;
             };
             let at = UNIX_EPOCH + Duration::from_millis(aws["Timestamp"].as_u64().unwrap());
+            let visible_at = SystemTime::now() + self.delay;
             for declaration in aws["CloudWatchMetrics"].as_array().unwrap() {
                 for metric in declaration["Metrics"].as_array().unwrap() {
                     let name = metric["Name"].as_str().unwrap();
@@ -118,6 +151,7 @@ impl CloudWatchDouble {
                         dimensions.sort();
                         self.data.lock().unwrap().push(Datum {
                             at,
+                            visible_at,
                             namespace: declaration["Namespace"].as_str().unwrap().to_owned(),
                             metric: name.to_owned(),
                             dimensions,
@@ -131,35 +165,48 @@ impl CloudWatchDouble {
         records
     }
 
-    fn sum(&self, dimensions: &[(&str, &str)], from: SystemTime, to: SystemTime) -> u64 {
-        self.points(&self.namespace, METRIC, dimensions, from, to)
-            .iter()
-            .map(|(_, v)| v)
-            .sum::<f64>() as u64
-    }
-
-    /// The datapoints of one metric (exact namespace, name and dimensions) in [from, to).
-    fn points(
+    /// The Sum of one metric (exact namespace, name and dimensions) per `period` bucket
+    /// with data, as CloudWatch answers at `now`: only metrics ingested by then, StartTime
+    /// rounded down to the minute, buckets aligned to whole periods, EndTime exclusive.
+    /// Newest first (the default `TimestampDescending`).
+    fn buckets(
         &self,
         namespace: &str,
         metric: &str,
         dimensions: &[(&str, &str)],
-        from: SystemTime,
-        to: SystemTime,
+        (start, end): (SystemTime, SystemTime),
+        period: u64,
+        now: SystemTime,
     ) -> Vec<(SystemTime, f64)> {
         let mut wanted: Vec<(String, String)> = dimensions
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         wanted.sort();
-        self.data
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|d| d.namespace == namespace && d.metric == metric)
-            .filter(|d| d.dimensions == wanted && d.at >= from && d.at < to)
-            .map(|d| (d.at, d.value))
-            .collect()
+        let floor = |t: SystemTime, step: u64| {
+            let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs();
+            UNIX_EPOCH + Duration::from_secs(secs / step.max(1) * step.max(1))
+        };
+        let start = floor(start, 60);
+        let mut buckets: std::collections::BTreeMap<SystemTime, f64> = Default::default();
+        for d in self.data.lock().unwrap().iter() {
+            if d.namespace != namespace || d.metric != metric || d.dimensions != wanted {
+                continue;
+            }
+            if d.visible_at > now {
+                continue;
+            }
+            let bucket = floor(d.at, period);
+            if bucket >= start && bucket < end {
+                *buckets.entry(bucket).or_default() += d.value;
+            }
+        }
+        buckets.into_iter().rev().collect()
+    }
+
+    fn next_status(&self) -> Option<&'static str> {
+        let mut statuses = self.statuses.lock().unwrap();
+        (!statuses.is_empty()).then(|| statuses.remove(0))
     }
 
     /// Serves GetMetricData (Sum only) on a free loopback port, for as long as the
@@ -197,6 +244,7 @@ impl CloudWatchDouble {
             Some(CborValue::Array(q)) => q,
             _ => return Err("MetricDataQueries missing".into()),
         };
+        let scripted = self.next_status();
         let mut results = Vec::new();
         for q in queries {
             let id = text(field(q, "Id")).ok_or("Id missing")?;
@@ -216,25 +264,25 @@ impl CloudWatchDouble {
                     .collect(),
                 _ => Vec::new(),
             };
-            let points = self.points(
+            let points = self.buckets(
                 text(field(metric, "Namespace")).unwrap_or_default(),
                 text(field(metric, "MetricName")).unwrap_or_default(),
                 &dimensions,
-                start,
-                end,
+                (start, end),
+                period,
+                SystemTime::now(),
             );
-            let mut buckets: std::collections::BTreeMap<u64, f64> = Default::default();
-            for (at, value) in points {
-                let k = at.duration_since(start).unwrap_or_default().as_secs() / period.max(1);
-                *buckets.entry(k).or_default() += value;
-            }
             let (mut stamps, mut values) = (Vec::new(), Vec::new());
-            for (k, sum) in buckets.into_iter().rev() {
-                let at = start + Duration::from_secs(k * period);
+            for (at, sum) in points {
                 let secs = at.duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
                 stamps.push(CborValue::Tag(1, Box::new(CborValue::Float(secs))));
                 values.push(CborValue::Float(sum));
             }
+            let status = if results.is_empty() {
+                scripted.unwrap_or("Complete")
+            } else {
+                "Complete"
+            };
             results.push(CborValue::Map(vec![
                 (CborValue::Text("Id".into()), CborValue::Text(id.to_owned())),
                 (
@@ -248,7 +296,7 @@ impl CloudWatchDouble {
                 (CborValue::Text("Values".into()), CborValue::Array(values)),
                 (
                     CborValue::Text("StatusCode".into()),
-                    CborValue::Text("Complete".into()),
+                    CborValue::Text(status.into()),
                 ),
             ]));
         }
@@ -330,29 +378,60 @@ async fn answer(
 
 #[async_trait]
 impl Witness for CloudWatchDouble {
+    fn source(&self) -> &str {
+        &self.name
+    }
+
+    /// In process: the same answers as over HTTP, with the production witness's rules
+    /// (only `Complete` counts).
     async fn accepted(
         &self,
         version_ids: &[&str],
-        period: Duration,
+        window: &Window,
     ) -> Result<Vec<VersionCount>, SyncError> {
-        // The same range the production witness asks for.
-        let to = SystemTime::now();
-        let from = to - Duration::from_secs(query_period(period) as u64);
+        if let Some(status) = self.next_status() {
+            return Err(SyncError::Target {
+                target: self.name.clone(),
+                problem: format!(
+                    "GetMetricData answered {status} for query v0: the counts are not known, so nothing can be proven; try again later"
+                ),
+            });
+        }
+        let now = SystemTime::now();
+        let read = |dimensions: &[(&str, &str)]| {
+            self.buckets(
+                &self.namespace,
+                METRIC,
+                dimensions,
+                (window.from, window.to),
+                PERIOD.as_secs(),
+                now,
+            )
+        };
+        let sum = |points: &[(SystemTime, f64)]| points.iter().map(|(_, v)| v).sum::<f64>() as u64;
         Ok(version_ids
             .iter()
-            .map(|id| VersionCount {
-                version_id: (*id).to_owned(),
-                total: self.sum(&[("VersionId", id)], from, to),
-                by_edge: EDGES
-                    .iter()
-                    .map(|e| {
-                        (
-                            (*e).to_owned(),
-                            self.sum(&[("VersionId", id), ("Edge", e)], from, to),
-                        )
-                    })
-                    .filter(|(_, n)| *n > 0)
-                    .collect(),
+            .map(|id| {
+                let total = read(&[("VersionId", id)]);
+                VersionCount {
+                    version_id: (*id).to_owned(),
+                    total: sum(&total),
+                    by_edge: EDGES
+                        .iter()
+                        .map(|e| {
+                            (
+                                (*e).to_owned(),
+                                sum(&read(&[("VersionId", id), ("Edge", e)])),
+                            )
+                        })
+                        .filter(|(_, n)| *n > 0)
+                        .collect(),
+                    newest: total
+                        .iter()
+                        .filter(|(_, v)| *v > 0.0)
+                        .map(|(t, _)| t.duration_since(UNIX_EPOCH).unwrap().as_secs())
+                        .max(),
+                }
             })
             .collect())
     }

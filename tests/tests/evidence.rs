@@ -15,11 +15,15 @@ use edgeguard_tests::world::{HEADER, SECRET, TIMING, World};
 use edgeguard_tests::{client, secret_like};
 
 const NAMESPACE: &str = "edgeguard-test";
+/// The shortest quiet period that proves anything (two minutes: CloudWatch sums whole
+/// minutes), proxies writing every second, and a margin above the double's ingestion delay.
 const EVIDENCE: &str = r#"
 [evidence]
 namespace = "edgeguard-test"
-quiet_period = "1m"
+quiet_period = "2m"
 timeout = "5m"
+emf_interval = "1s"
+ingestion_margin = "3s"
 "#;
 
 async fn send(proxy: &Proxy, value: &str, cloudfront: bool, n: usize) {
@@ -39,7 +43,24 @@ fn rotation(world: &World, cloudwatch: &CloudWatchDouble) -> Rotation {
     let config = Config::from_file(&world.config).unwrap();
     let settings = config.evidence.clone().unwrap();
     edgeguard_sync::aws::rotation(&world.sdk, &config, Box::new(Quiet))
-        .with_evidence(Box::new(cloudwatch.clone()), settings)
+        .with_evidence(vec![Box::new(cloudwatch.clone())], settings)
+}
+
+/// Prunes (forced past the window) until the refusal says `why`: records become metrics
+/// only after the double's ingestion delay, so an earlier read may not show them yet.
+async fn refused_for(rotation: &Rotation, why: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let e = rotation.prune(true).await.unwrap_err().to_string();
+        if e.contains(why) {
+            return e;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never {why:?}: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await; // the double's ingestion
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,8 +111,7 @@ async fn prune_refuses_while_the_old_value_is_used_and_narrows_once_quiet() {
         tokio::time::sleep(Duration::from_millis(200)).await; // polls the proxy's stdout
         records += cloudwatch.ship(&proxy.output(), &mut shipped);
     }
-    let e = rotation.prune(true).await.unwrap_err().to_string();
-    assert!(e.contains("AWSPREVIOUS still in use"), "{e}");
+    let e = refused_for(&rotation, "AWSPREVIOUS still in use").await;
     assert!(e.contains("accepted 3 (cloudfront 3)"), "{e}");
     assert!(e.contains("accepted 5 (other 5)"), "{e}");
     assert!(world.waf().await.0.contains(&v0), "nothing narrowed");
@@ -107,18 +127,23 @@ async fn prune_refuses_while_the_old_value_is_used_and_narrows_once_quiet() {
         assert!(!text.contains(&v0) && !text.contains(&v1), "a value leaked");
     }
 
+    // CloudWatch cannot answer for a moment: that is "cannot prove", never quiet.
+    cloudwatch.answer_next_with("InternalError");
+    let e = rotation.prune(true).await.unwrap_err().to_string();
+    assert!(e.contains("InternalError"), "{e}");
+
     // The sender is fixed: only the current value from now on. Once a whole quiet period
-    // holds no request with the old value, prune narrows.
+    // (and the blind part after it) holds no request with the old value, prune narrows.
     let quiet_from = Instant::now();
     loop {
         assert!(
-            quiet_from.elapsed() < Duration::from_secs(150),
+            quiet_from.elapsed() < Duration::from_secs(200),
             "never quiet"
         );
         send(&proxy, &v1, false, 2).await;
         tokio::time::sleep(Duration::from_secs(1)).await; // paces the traffic: one EMF interval
         cloudwatch.ship(&proxy.output(), &mut shipped);
-        if quiet_from.elapsed() < Duration::from_secs(50) {
+        if quiet_from.elapsed() < Duration::from_secs(110) {
             continue;
         }
         match rotation.prune(true).await {
@@ -126,9 +151,9 @@ async fn prune_refuses_while_the_old_value_is_used_and_narrows_once_quiet() {
             Err(e) => assert!(e.to_string().contains("still in use"), "{e}"),
         }
     }
-    // Not before a whole period (1 min) without the old value: its records are stamped
+    // Not before a whole period (2 min) without the old value: its records are stamped
     // when written, at or after the requests.
-    assert!(old_value_last_sent.elapsed() >= Duration::from_secs(60));
+    assert!(old_value_last_sent.elapsed() >= Duration::from_secs(120));
     assert_eq!(world.waf().await.0, vec![v1.clone()]);
     assert_eq!(world.staged().await.previous, None);
 }

@@ -217,7 +217,7 @@ async fn the_scheduled_prune_waits_for_the_evidence() {
     use edgeguard_tests::emf::CloudWatchDouble;
     // The window is not the subject: zero, so the gate alone decides.
     let timing = "\n[timing]\nacceptor_settle = \"1s\"\ndual_accept_window = \"0s\"\ncloudfront_deploy_timeout = \"20s\"\n";
-    let evidence = "\n[evidence]\nnamespace = \"ns\"\nquiet_period = \"1m\"\n";
+    let evidence = "\n[evidence]\nnamespace = \"ns\"\nquiet_period = \"8m\"\nemf_interval = \"1s\"\ningestion_margin = \"3s\"\n";
     let w = World::create_with(&secret_like('0'), &format!("{timing}{evidence}")).await;
     let (code, _, err) = w.sync(&["rotate", "--yes", "--skip-prune"]);
     assert_eq!(code, 0, "{err}");
@@ -225,14 +225,15 @@ async fn the_scheduled_prune_waits_for_the_evidence() {
     let settings = config.evidence.clone().unwrap();
     let with = |double: &CloudWatchDouble| {
         edgeguard_sync::aws::rotation(&w.sdk, &config, Box::new(Quiet))
-            .with_evidence(Box::new(double.clone()), settings.clone())
+            .with_evidence(vec![Box::new(double.clone())], settings.clone())
     };
     let staged = rotation(&w).staged().await.unwrap();
     let current = staged.current.unwrap().0.id;
     let previous = staged.previous.unwrap().0.id;
 
-    // A request with the old value 10 s ago: postponed, nothing narrowed.
-    let busy = CloudWatchDouble::new("ns");
+    // A request with the old value 10 s ago: postponed, nothing narrowed. (Records
+    // shipped long ago: no ingestion delay left.)
+    let busy = CloudWatchDouble::new("ns").with_delay(Duration::ZERO);
     busy.ship(
         &emf_lines("ns", &current, "current", 40, Duration::ZERO),
         &mut 0,
@@ -249,14 +250,33 @@ async fn the_scheduled_prune_waits_for_the_evidence() {
     assert!(answer.contains("accepted 1 (cloudfront 1)"), "{answer}");
     assert_eq!(w.waf().await.0.len(), 2, "both values still accepted");
 
-    // Its last request two minutes ago (outside the quiet minute): pruned.
-    let quiet = CloudWatchDouble::new("ns");
+    // AWSCURRENT only in the window's first minutes, none in its newest 5 (the freshness
+    // span): its proxies stopped reporting, so the silence about the old value proves
+    // nothing: postponed too.
+    // The window reaches back 8m 4s (in whole minutes); freshness, the newest 5m of what
+    // CloudWatch can show. A record 6m 34s ago is in the window and stale, whatever
+    // minute the read falls in.
+    let stale = CloudWatchDouble::new("ns").with_delay(Duration::ZERO);
+    stale.ship(
+        &emf_lines("ns", &current, "current", 40, Duration::from_secs(394)),
+        &mut 0,
+    );
+    let answer = lambda::handle(&with(&stale), action("prune"), FIFTEEN_MINUTES)
+        .await
+        .unwrap();
+    let answer = answer.as_str().unwrap();
+    assert!(answer.contains("stopped reporting"), "{answer}");
+    assert_eq!(w.waf().await.0.len(), 2, "both values still accepted");
+
+    // Its last request ten minutes ago (before the 8-minute quiet period and the blind
+    // part, in whole minutes): pruned.
+    let quiet = CloudWatchDouble::new("ns").with_delay(Duration::ZERO);
     quiet.ship(
         &emf_lines("ns", &current, "current", 40, Duration::ZERO),
         &mut 0,
     );
     quiet.ship(
-        &emf_lines("ns", &previous, "previous", 5, Duration::from_secs(120)),
+        &emf_lines("ns", &previous, "previous", 5, Duration::from_secs(600)),
         &mut 0,
     );
     let done = lambda::handle(&with(&quiet), action("prune"), FIFTEEN_MINUTES)

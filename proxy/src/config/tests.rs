@@ -192,7 +192,7 @@ fn emf_is_off_by_default_and_its_settings_are_checked() {
             "EDGEGUARD_EMF_NAMESPACE"
         ]
     );
-    for bad in ["", "a\"b", "x{y}"] {
+    for bad in ["", "a\"b", "x{y}", ":edge"] {
         let e = load(&cli(&["--emf-namespace", bad]), &env(&base)).unwrap_err();
         assert_eq!(e.0[0].key, env::EMF_NAMESPACE, "{bad:?}");
     }

@@ -24,6 +24,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use edgeguard_secret::metrics::{ACCEPTED_METRIC, EDGE_DIMENSION, VERSION_DIMENSION};
+
 use super::Metrics;
 use crate::auth::Rejection;
 use crate::edge::Edge;
@@ -65,10 +67,13 @@ impl EmfExporter {
             if delta > 0 {
                 out.push(self.record(
                     timestamp_ms,
-                    "AcceptedRequests",
+                    ACCEPTED_METRIC,
                     delta,
-                    &[&["VersionId"], &["VersionId", "Edge"]],
-                    &[("VersionId", &version_id), ("Edge", edge.as_str())],
+                    &[&[VERSION_DIMENSION], &[VERSION_DIMENSION, EDGE_DIMENSION]],
+                    &[
+                        (VERSION_DIMENSION, &version_id),
+                        (EDGE_DIMENSION, edge.as_str()),
+                    ],
                 ));
             }
         }

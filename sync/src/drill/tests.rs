@@ -133,22 +133,25 @@ async fn the_report_gives_the_evidence_the_prune_saw() {
     // tested in rotation::evidence_tests on a paused clock).
     let witness = FakeWitness::new(&[(30, 0)]);
     let settings = crate::config::Evidence {
-        namespace: "ns".into(),
-        quiet_period: Duration::from_secs(60),
-        timeout: Duration::from_secs(120),
+        sources: Vec::new(),
+        quiet_period: Duration::from_secs(120),
+        timeout: Duration::from_secs(240),
+        emf_interval: Duration::from_secs(1),
+        ingestion_margin: Duration::ZERO,
     };
     let rotation = rotation(&world, drill.progress(Box::new(Quiet)))
-        .with_evidence(Box::new(witness), settings);
+        .with_evidence(vec![Box::new(witness)], settings);
     let report = drill.run(&rotation).await;
     assert!(report.passed, "{}", report.text());
     let evidence = report.evidence.as_ref().expect("the prune's evidence");
     assert!(evidence.quiet());
-    assert_eq!(evidence.current.total, 30);
+    assert_eq!(evidence.sources[0].current.total, 30);
     let text = report.text();
     assert!(
-        text.contains("the prune's evidence over the last 1m: AWSCURRENT"),
+        text.contains("the prune's evidence over the last 2m 1s"),
         "{text}"
     );
+    assert!(text.contains("fake cloudwatch: AWSCURRENT"), "{text}");
     assert!(
         text.contains("accepted 30 (cloudfront 30)") && text.contains(": quiet"),
         "{text}"

@@ -14,9 +14,11 @@ const TIMING: Timing = Timing {
 };
 
 const SETTINGS: Evidence = Evidence {
-    namespace: String::new(),
+    sources: Vec::new(),
     quiet_period: Duration::from_secs(600),
     timeout: Duration::from_secs(3600),
+    emf_interval: Duration::from_secs(60),
+    ingestion_margin: Duration::from_secs(300),
 };
 
 fn rotation(world: &World, witness: &FakeWitness) -> Rotation {
@@ -27,7 +29,7 @@ fn rotation(world: &World, witness: &FakeWitness) -> Rotation {
         .with_clock(clock)
         .with_acceptor(world.acceptor(0))
         .with_injector(world.injector(0))
-        .with_evidence(Box::new(witness.clone()), SETTINGS.clone())
+        .with_evidence(vec![Box::new(witness.clone())], SETTINGS.clone())
 }
 
 /// A finished, unpruned rotation: AWSPREVIOUS still accepted.
@@ -144,4 +146,114 @@ async fn without_a_previous_version_there_is_nothing_to_prove() {
     let r = rotation(&world, &witness);
     r.prune(true).await.unwrap();
     assert_eq!(*witness.reads.lock().unwrap(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_at_the_end_of_the_window_proves_nothing() {
+    let (world, _) = World::new(1, 1);
+    let witness = FakeWitness::new(&[(900, 0)]);
+    *witness.stale.lock().unwrap() = true;
+    let r = finished(&world, &witness).await;
+    let e = r.prune(true).await.unwrap_err().to_string();
+    assert!(e.contains("stopped reporting"), "{e}");
+    assert!(still_accepts_previous(&world));
+    // An unreadable source is an error too, never quiet.
+    *witness.stale.lock().unwrap() = false;
+    *witness.failing.lock().unwrap() = true;
+    let e = r.prune(true).await.unwrap_err().to_string();
+    assert!(e.contains("InternalError"), "{e}");
+    assert!(still_accepts_previous(&world));
+    *witness.failing.lock().unwrap() = false;
+    r.prune(true).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_source_must_be_quiet_and_fresh() {
+    let (world, _) = World::new(1, 1);
+    let quiet = FakeWitness::new(&[(50, 0)]).named("cloudwatch eu-west-1 edgeguard");
+    let busy = FakeWitness::new(&[(50, 2)]).named("cloudwatch us-east-1 edgeguard");
+    let r = Rotation::new("fake", Box::new(world.clone()), TIMING)
+        .with_acceptor(world.acceptor(0))
+        .with_injector(world.injector(0))
+        .with_evidence(
+            vec![Box::new(quiet.clone()), Box::new(busy.clone())],
+            SETTINGS.clone(),
+        );
+    r.rotate(true).await.unwrap();
+    let e = r.prune(true).await.unwrap_err().to_string();
+    assert!(
+        e.contains("cloudwatch us-east-1 edgeguard: AWSCURRENT") && e.contains("still in use"),
+        "{e}"
+    );
+    assert!(still_accepts_previous(&world));
+    *busy.script.lock().unwrap() = vec![(50, 0)];
+    r.prune(true).await.unwrap();
+    assert_eq!(*quiet.reads.lock().unwrap(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_window_read_follows_the_clock_and_the_settings() {
+    let (world, _) = World::new(1, 1);
+    let witness = FakeWitness::new(&[(5, 0)]);
+    let r = finished(&world, &witness).await;
+    r.prune(true).await.unwrap();
+    let w = witness.windows.lock().unwrap()[0];
+    // The quiet period (10m) and the blind part (60s + 5m), in whole minutes.
+    assert!(w.span() >= Duration::from_secs(16 * 60), "{:?}", w.span());
+    assert!(w.span() <= Duration::from_secs(18 * 60), "{:?}", w.span());
+    assert!(
+        w.to > w.now,
+        "the current minute is read (EndTime is exclusive)"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_rotation_refuses_while_the_evidence_protects_the_old_value() {
+    let (world, v0) = World::new(1, 1);
+    let witness = FakeWitness::new(&[(100, 3)]);
+    let r = finished(&world, &witness).await;
+    // Past the window: only the evidence still protects AWSPREVIOUS.
+    tokio::time::advance(TIMING.dual_accept_window).await;
+    world.register_pending("next");
+    let e = r.create("next").await.unwrap_err();
+    assert!(matches!(e, SyncError::Refused(_)), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("would detach AWSPREVIOUS"), "{text}");
+    assert!(text.contains("AWSPREVIOUS still in use"), "{text}");
+    assert_eq!(world.state().stage("AWSPREVIOUS"), Some(v0));
+    assert!(still_accepts_previous(&world));
+    // Quiet: the new rotation prunes first, then creates.
+    *witness.script.lock().unwrap() = vec![(100, 0)];
+    r.create("next").await.unwrap();
+    assert_eq!(world.state().stage("AWSPREVIOUS"), None);
+    world.assert_no_violations();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_service_is_kept_fresh_by_requests_of_the_tools_own() {
+    let (world, _) = World::new(1, 1);
+    let witness = FakeWitness::new(&[(1, 0)]);
+    let r = rotation(&world, &witness).with_probe(world.direct_probe());
+    r.rotate(true).await.unwrap();
+    world.state().log.clear();
+    // `rotate` resuming the prune: a request with AWSCURRENT every beat of the window.
+    r.rotate(false).await.unwrap();
+    let probes = world.state().log.iter().filter(|e| **e == "probe").count();
+    let beats = (TIMING.dual_accept_window.as_secs() / 60) as usize;
+    assert!(
+        probes >= beats,
+        "{probes} evidence requests in {beats} beats"
+    );
+    // Without [evidence], none.
+    let (world, _) = World::new(1, 1);
+    let plain = rotation(&world, &witness);
+    let plain = Rotation::new("fake", Box::new(world.clone()), TIMING)
+        .with_clock(plain.clock.clone())
+        .with_acceptor(world.acceptor(0))
+        .with_injector(world.injector(0))
+        .with_probe(world.direct_probe());
+    plain.rotate(true).await.unwrap();
+    world.state().log.clear();
+    plain.rotate(false).await.unwrap();
+    assert!(!world.state().log.contains(&"probe"));
 }

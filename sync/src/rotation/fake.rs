@@ -20,6 +20,7 @@ use crate::value::{Secret, TargetValue};
 pub(crate) struct State {
     pub(crate) versions: Vec<(Version, Option<Secret>)>,
     pub(crate) finished_at: Option<SystemTime>,
+    pub(crate) finished_version: Option<String>,
     pub(crate) accepted: Vec<Vec<Secret>>,
     pub(crate) sent: Vec<Secret>,
     pub(crate) violations: Vec<String>,
@@ -39,6 +40,15 @@ pub(crate) struct State {
     pub(crate) log: Vec<&'static str>,
     /// Tags set on the secret.
     pub(crate) tags: Vec<(String, String)>,
+    /// The injectors' own value rule (as a REST stage variable has one).
+    pub(crate) injector_rule: Option<crate::targets::ValueRule>,
+    /// Every this-many-th direct probe is refused: one ALB node the WAF has not reached.
+    pub(crate) refuse_every: usize,
+    /// Direct probes with a value so far.
+    pub(crate) probes: usize,
+    /// Values a sender outside the configuration still sends (a forgotten door): an
+    /// acceptor narrowing away, or a stage detached from, one of them is a violation.
+    pub(crate) still_sent: Vec<Secret>,
 }
 
 impl State {
@@ -149,6 +159,7 @@ impl SecretStore for World {
         Ok(SecretState {
             versions: s.versions.iter().map(|(v, _)| v.clone()).collect(),
             finished_at: s.finished_at,
+            finished_version: s.finished_version.clone(),
             rotation_enabled: true,
         })
     }
@@ -223,6 +234,11 @@ impl SecretStore for World {
             s.versions[i].0.stages.push("AWSPREVIOUS".into());
         }
         let staged: Vec<Secret> = s.staged_values().into_iter().cloned().collect();
+        if s.still_sent.iter().any(|v| !staged.contains(v)) {
+            s.violations.push(format!(
+                "{stage} moved while a sender outside the configuration still sends a value it detached"
+            ));
+        }
         let orphaned: Vec<usize> = (0..s.sent.len())
             .filter(|j| !staged.contains(&s.sent[*j]))
             .collect();
@@ -234,8 +250,10 @@ impl SecretStore for World {
         Ok(())
     }
 
-    async fn set_finished_at(&self, at: SystemTime) -> Result<(), SyncError> {
-        self.state().finished_at = Some(at);
+    async fn set_finished_at(&self, at: SystemTime, version: &str) -> Result<(), SyncError> {
+        let mut s = self.state();
+        s.finished_at = Some(at);
+        s.finished_version = Some(version.to_owned());
         Ok(())
     }
 
@@ -246,47 +264,90 @@ impl SecretStore for World {
 }
 
 /// Accepted-request counts for the evidence gate: each read answers the next scripted
-/// (AWSCURRENT, AWSPREVIOUS) pair; the last one repeats.
+/// (AWSCURRENT, AWSPREVIOUS) pair; the last one repeats. AWSCURRENT's newest request is
+/// in the newest minute CloudWatch can show, unless `stale`; `env`/`file` have
+/// `unversioned` requests; `failing` makes every read an error.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FakeWitness {
     pub(crate) script: Arc<Mutex<Vec<(u64, u64)>>>,
     pub(crate) reads: Arc<Mutex<usize>>,
+    pub(crate) stale: Arc<Mutex<bool>>,
+    pub(crate) unversioned: Arc<Mutex<u64>>,
+    pub(crate) failing: Arc<Mutex<bool>>,
+    /// The windows asked for, in order.
+    pub(crate) windows: Arc<Mutex<Vec<crate::evidence::Window>>>,
+    pub(crate) name: &'static str,
 }
 
 impl FakeWitness {
     pub(crate) fn new(script: &[(u64, u64)]) -> Self {
         Self {
             script: Arc::new(Mutex::new(script.to_vec())),
-            reads: Arc::default(),
+            name: "fake cloudwatch",
+            ..Self::default()
         }
+    }
+
+    pub(crate) fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 }
 
 #[async_trait]
 impl crate::evidence::Witness for FakeWitness {
+    fn source(&self) -> &str {
+        self.name
+    }
+
     async fn accepted(
         &self,
         version_ids: &[&str],
-        _period: Duration,
+        window: &crate::evidence::Window,
     ) -> Result<Vec<crate::evidence::VersionCount>, SyncError> {
         *self.reads.lock().unwrap() += 1;
-        let mut script = self.script.lock().unwrap();
-        let (current, previous) = if script.len() > 1 {
-            script.remove(0)
-        } else {
-            script[0]
+        self.windows.lock().unwrap().push(*window);
+        if *self.failing.lock().unwrap() {
+            return Err(SyncError::Target {
+                target: self.name.into(),
+                problem: "GetMetricData answered InternalError for query v0".into(),
+            });
+        }
+        let (current, previous) = {
+            let mut script = self.script.lock().unwrap();
+            if script.len() > 1 {
+                script.remove(0)
+            } else {
+                script[0]
+            }
         };
+        let seconds = |t: SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let newest = if *self.stale.lock().unwrap() {
+            seconds(window.from)
+        } else {
+            seconds(window.to) - 60
+        };
+        let unversioned = *self.unversioned.lock().unwrap();
         Ok(version_ids
             .iter()
-            .zip([current, previous])
-            .map(|(id, total)| crate::evidence::VersionCount {
-                version_id: (*id).to_owned(),
-                total,
-                by_edge: if total > 0 {
-                    vec![("cloudfront".into(), total)]
-                } else {
-                    vec![]
-                },
+            .enumerate()
+            .map(|(i, id)| {
+                let total = match (i, *id) {
+                    (_, "env" | "file") => unversioned,
+                    (0, _) => current,
+                    (1, _) => previous,
+                    _ => 0,
+                };
+                crate::evidence::VersionCount {
+                    version_id: (*id).to_owned(),
+                    total,
+                    by_edge: if total > 0 {
+                        vec![("cloudfront".into(), total)]
+                    } else {
+                        vec![]
+                    },
+                    newest: (total > 0).then_some(newest),
+                }
             })
             .collect())
     }
@@ -322,6 +383,12 @@ impl Acceptor for FakeAcceptor {
                 self.name
             ));
         }
+        if s.still_sent.iter().any(|v| !values.contains(v)) {
+            s.violations.push(format!(
+                "{} narrowed away what a sender outside the configuration still sends",
+                self.name
+            ));
+        }
         s.accepted[self.index] = values.to_vec();
         s.log.push("accept");
         Ok(())
@@ -338,6 +405,10 @@ struct FakeInjector {
 impl Injector for FakeInjector {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn value_rule(&self) -> Option<crate::targets::ValueRule> {
+        self.world.state().injector_rule
     }
 
     async fn sent(&self) -> Result<Vec<Sent>, SyncError> {
@@ -421,6 +492,10 @@ impl Probe for FakeProbe {
         if s.lagging_probes > 0 {
             s.lagging_probes -= 1;
             return Err(fail("403: the WAF has not propagated"));
+        }
+        s.probes += 1;
+        if s.refuse_every > 0 && s.probes % s.refuse_every == 0 {
+            return Err(fail("403: one node has not propagated"));
         }
         if s.accepted.iter().all(|a| a.contains(value)) {
             Ok(())

@@ -14,6 +14,12 @@ use crate::value::Secret;
 /// Bounds of the pause between two tries of the acceptors' proof.
 const PROOF_PAUSE_MIN: Duration = Duration::from_millis(200);
 const PROOF_PAUSE_MAX: Duration = Duration::from_secs(5);
+/// Consecutive accepted requests the proof needs per direct probe. An ALB has a node in
+/// each enabled Availability Zone (and more under load), each reached by DNS, and WAF
+/// propagates to each on its own: one accepted request proves one node. Each probe
+/// request opens its own connection (and resolves the name again), so six in a row
+/// without a refusal make it unlikely that a node still refuses.
+pub(crate) const PROOF_SAMPLES: usize = 6;
 
 impl Rotation {
     /// Step 1: a new AWSPENDING version with this token (or the one it already made).
@@ -66,10 +72,32 @@ impl Rotation {
             ));
         }
         self.check_acceptors().await?;
+        self.check_injectors().await?;
+        self.prune_before_a_new_rotation().await?;
         self.store.put_pending(token, &Secret::generate()?).await?;
         self.progress
             .step(&format!("create: AWSPENDING version {token}"));
         Ok(())
+    }
+
+    /// A new rotation's finish moves AWSCURRENT, and Secrets Manager moves AWSPREVIOUS
+    /// with it ("UpdateSecretVersionStage", AWS Secrets Manager API Reference): the last
+    /// rotation's AWSPREVIOUS would leave every proxy, past its window and the evidence
+    /// gate. So the prune runs first with all its guards; if it refuses, the new rotation
+    /// refuses too, having changed nothing.
+    async fn prune_before_a_new_rotation(&self) -> Result<(), SyncError> {
+        let staged = self.staged().await?;
+        let Some((previous, _)) = staged.protected_previous() else {
+            return Ok(());
+        };
+        match self.narrow(false, false).await {
+            Ok(()) => Ok(()),
+            Err(SyncError::Refused(why)) => Err(SyncError::Refused(format!(
+                "a new rotation would detach AWSPREVIOUS (version {}), which the last rotation still protects, so it is not started: {why}. Run it again once `prune` can; if you are sure nothing sends the old value, a person may run `edgeguard-sync prune --force` (past the window) or `prune --ignore-evidence`, then rotate",
+                previous.id
+            ))),
+            Err(e) => Err(e),
+        }
     }
 
     /// Step 2: widen the acceptors to {current, pending, previous}, wait for them to
@@ -93,6 +121,7 @@ impl Rotation {
                 "version {token} is not AWSPENDING"
             )));
         };
+        self.fits_every_target(version, pending)?;
         self.progress.phase(Phase::Widen);
         let mut wanted = vec![current.clone(), pending.clone()];
         wanted.extend(staged.previous.as_ref().map(|(_, v)| v.clone()));
@@ -176,25 +205,29 @@ impl Rotation {
         let until = Instant::now() + self.timing.acceptor_settle;
         let pause = (self.timing.acceptor_settle / 10).clamp(PROOF_PAUSE_MIN, PROOF_PAUSE_MAX);
         for p in direct {
-            loop {
+            let mut in_a_row = 0;
+            while in_a_row < PROOF_SAMPLES {
                 match p.accepts(pending).await {
-                    Ok(()) => break,
+                    Ok(()) => in_a_row += 1,
                     Err(e) if Instant::now() + pause < until => {
-                        tracing::debug!(probe = p.url(), error = %e, "pending value not accepted yet");
+                        tracing::debug!(probe = p.url(), error = %e, in_a_row, "pending value not accepted yet");
+                        in_a_row = 0;
                         tokio::time::sleep(pause).await;
                     }
                     Err(e) => {
                         return Err(SyncError::Probe {
                             url: p.url().to_owned(),
                             problem: format!(
-                                "the acceptors do not accept the pending value within acceptor_settle ({e}); every injector still sends AWSCURRENT. Run `set` again once the WAF has propagated, or raise timing.acceptor_settle"
+                                "the acceptors do not accept the pending value {PROOF_SAMPLES} times in a row within acceptor_settle ({e}); every injector still sends AWSCURRENT. Run `set` again once the WAF has propagated, or raise timing.acceptor_settle"
                             ),
                         });
                     }
                 }
             }
-            self.progress
-                .step(&format!("set: {} accepts the pending value", p.url()));
+            self.progress.step(&format!(
+                "set: {} accepts the pending value ({PROOF_SAMPLES} requests in a row)",
+                p.url()
+            ));
         }
         Ok(())
     }
@@ -316,10 +349,12 @@ impl Rotation {
         if detach {
             self.store.move_stage(PENDING, None, Some(token)).await?;
         }
-        // A retried finish (AWSCURRENT moved, clean-up cut short) completes the clean-up;
-        // one retried after it all leaves the window where it was.
-        if moved || detach || state.finished_at.is_none() {
-            self.store.set_finished_at((self.clock)()).await?;
+        // A retried finish (AWSCURRENT moved, clean-up or record cut short) completes them:
+        // the window's start is recorded for *this* version (the last rotation's record
+        // would count its window as long over). One retried after it all leaves the window
+        // where it was.
+        if moved || detach || state.finished_version.as_deref() != Some(token) {
+            self.store.set_finished_at((self.clock)(), token).await?;
         }
         Ok(())
     }
@@ -334,7 +369,39 @@ impl Rotation {
     /// tagged on the secret (`edgeguard:pruned-without-evidence`).
     pub async fn prune_with(&self, force: bool, ignore_evidence: bool) -> Result<(), SyncError> {
         self.progress.phase(Phase::Prune);
-        let staged = self.staged().await?;
+        self.narrow(force, ignore_evidence).await
+    }
+
+    /// A finish cut short before its record, or AWSCURRENT moved by something else: the
+    /// window of AWSCURRENT has no start. Records it now, which starts it later than the
+    /// real finish, never earlier.
+    pub async fn record_window_start(&self, staged: &super::Staged) -> Result<(), SyncError> {
+        if staged.protected_previous().is_none() || staged.pending.is_some() {
+            return Ok(());
+        }
+        let Some((current, _)) = &staged.current else {
+            return Ok(());
+        };
+        if self.window_start(staged).is_some() {
+            return Ok(());
+        }
+        self.store
+            .set_finished_at((self.clock)(), &current.id)
+            .await?;
+        self.progress.step(&format!(
+            "the finish of version {} was not recorded: its dual-accept window starts now",
+            current.id
+        ));
+        Ok(())
+    }
+
+    /// The prune itself (see [`Self::prune_with`]).
+    async fn narrow(&self, force: bool, ignore_evidence: bool) -> Result<(), SyncError> {
+        let mut staged = self.staged().await?;
+        if !force {
+            self.record_window_start(&staged).await?;
+            staged = self.staged().await?;
+        }
         let (_, current) = staged.current()?;
         if let Some((v, _)) = &staged.pending {
             return Err(SyncError::Refused(format!(
@@ -372,6 +439,17 @@ impl Rotation {
                 return Err(SyncError::Refused(format!("prune refused: {report}")));
             }
             self.progress.step(&format!("prune: {report}"));
+        }
+        // The scheduled prune runs beside Secrets Manager's own calls (no reserved
+        // concurrency): a rotation may have started while the evidence was read. Read
+        // again just before narrowing; `set` re-checks the acceptors before it switches
+        // any injector, so a narrowing that still slips in before its widening is undone
+        // there, never sent.
+        if let Some((v, _)) = &self.staged().await?.pending {
+            return Err(SyncError::Refused(format!(
+                "a rotation started meanwhile (AWSPENDING on {}): pruning is left to it",
+                v.id
+            )));
         }
         for a in &self.acceptors {
             self.make_accept(a.as_ref(), std::slice::from_ref(current))

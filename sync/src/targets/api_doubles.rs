@@ -54,6 +54,17 @@ pub(crate) struct ApiState {
     pub(crate) deployment_status: Option<&'static str>,
     /// HTTP API: the stage's `LastDeploymentStatusMessage`.
     pub(crate) last_deployment_message: Option<String>,
+    /// REST: every stage's variables (GetStage, UpdateStage `/variables/<name>`).
+    pub(crate) variables: BTreeMap<String, String>,
+    /// REST: every stage's canary: its deployment, its share of the traffic and its
+    /// `stageVariableOverrides` ("CanarySettings", API Gateway REST API Reference).
+    pub(crate) canary: Option<(String, f64, BTreeMap<String, String>)>,
+    /// HTTP API, auto-deploy: how many more reads of the stage see its previous deployment
+    /// after a change ("automatic deployments": API Gateway deploys the change itself, a
+    /// little later). `None`: nothing pending.
+    pub(crate) auto_deploy_lag: Option<usize>,
+    /// HTTP API, auto-deploy: reads of the stage each new change stays undeployed.
+    pub(crate) auto_deploy_reads: usize,
 }
 
 impl ApiState {
@@ -90,6 +101,34 @@ impl ApiState {
         }
         self.deployed.insert(stage.to_owned(), self.working.clone());
         Ok(())
+    }
+
+    /// An auto-deploy stage, read once more: the pending automatic deployment lands (or
+    /// fails, when `fail_deployments` says so) after `auto_deploy_reads` reads.
+    fn auto_deploy_tick(&mut self, stage: &str) {
+        let Some(left) = self.auto_deploy_lag else {
+            return;
+        };
+        if left > 0 {
+            self.auto_deploy_lag = Some(left - 1);
+            self.deployment_status = Some("PENDING");
+            return;
+        }
+        self.auto_deploy_lag = None;
+        // A failed automatic deployment leaves the stage on its previous deployment and
+        // says so in `LastDeploymentStatusMessage` ("supported only for stages with
+        // autoDeploy enabled", GetStage, API Gateway V2 API Reference).
+        self.deployment_status = None;
+        if self.fail_deployments > 0 {
+            self.fail_deployments -= 1;
+            self.last_deployment_message = Some(
+                "Deployment attempt failed: Unable to deploy API because no routes exist".into(),
+            );
+            return;
+        }
+        self.last_deployment_message = None;
+        let working = self.working.clone();
+        self.deployed.insert(stage.to_owned(), working);
     }
 
     /// Someone else in the account deployed just now (the quota is per account).
@@ -161,7 +200,9 @@ pub(crate) fn rest_api(state: &Shared) -> aws_sdk_apigateway::Client {
     };
     use aws_sdk_apigateway::operation::get_export::{GetExportError, GetExportOutput};
     use aws_sdk_apigateway::operation::get_resources::GetResourcesOutput;
+    use aws_sdk_apigateway::operation::get_stage::GetStageOutput;
     use aws_sdk_apigateway::operation::update_integration::UpdateIntegrationOutput;
+    use aws_sdk_apigateway::operation::update_stage::UpdateStageOutput;
     use aws_sdk_apigateway::primitives::Blob;
     use aws_sdk_apigateway::types::error::{
         NotFoundException, ServiceUnavailableException, TooManyRequestsException,
@@ -253,10 +294,64 @@ pub(crate) fn rest_api(state: &Shared) -> aws_sdk_apigateway::Client {
             )),
         }
     });
+    let s = state.clone();
+    let get_stage = mock!(aws_sdk_apigateway::Client::get_stage).then_compute_output(move |req| {
+        let st = s.lock().unwrap();
+        let canary = st.canary.as_ref().map(|(deployment, percent, overrides)| {
+            aws_sdk_apigateway::types::CanarySettings::builder()
+                .deployment_id(deployment)
+                .percent_traffic(*percent)
+                .set_stage_variable_overrides(Some(overrides.clone().into_iter().collect()))
+                .build()
+        });
+        GetStageOutput::builder()
+            .stage_name(req.stage_name().unwrap_or_default())
+            .deployment_id("d")
+            .set_variables(Some(st.variables.clone().into_iter().collect()))
+            .set_canary_settings(canary)
+            .build()
+    });
+    let s = state.clone();
+    let update_stage =
+        mock!(aws_sdk_apigateway::Client::update_stage).then_compute_output(move |req| {
+            let mut st = s.lock().unwrap();
+            for op in req.patch_operations() {
+                let path = op.path().unwrap_or_default();
+                let value = op.value().unwrap_or_default().to_owned();
+                if let Some(name) = path.strip_prefix("/variables/") {
+                    st.variables.insert(name.to_owned(), value.clone());
+                } else if let Some(name) =
+                    path.strip_prefix("/canarySettings/stageVariableOverrides/")
+                {
+                    if let Some((_, _, overrides)) = st.canary.as_mut() {
+                        overrides.insert(name.to_owned(), value.clone());
+                    }
+                }
+                if let Some((_, world)) = &st.guard {
+                    let mut w = world.state();
+                    if !w
+                        .accepted
+                        .iter()
+                        .all(|a| a.iter().any(|s| s.expose_str() == value))
+                    {
+                        w.violations
+                            .push(format!("{path} set to a value an acceptor rejects"));
+                    }
+                }
+            }
+            UpdateStageOutput::builder().build()
+        });
     mock_client!(
         aws_sdk_apigateway,
         RuleMode::MatchAny,
-        [&resources, &update, &deploy, &export],
+        [
+            &resources,
+            &update,
+            &deploy,
+            &export,
+            &get_stage,
+            &update_stage
+        ],
         |c| c.retry_config(aws_sdk_apigateway::config::retry::RetryConfig::disabled())
     )
 }
@@ -328,8 +423,9 @@ pub(crate) fn http_api(state: &Shared, stage: &'static str) -> aws_sdk_apigatewa
                 .into_iter()
                 .collect();
             if st.auto_deploy {
-                let working = st.working.clone();
-                st.deployed.insert(stage.to_owned(), working);
+                // Deployed by API Gateway itself, a few reads later.
+                st.auto_deploy_lag = Some(st.auto_deploy_reads);
+                st.auto_deploy_tick(stage);
             }
             UpdateIntegrationOutput::builder().build()
         });
@@ -360,7 +456,8 @@ pub(crate) fn http_api(state: &Shared, stage: &'static str) -> aws_sdk_apigatewa
         });
     let s = state.clone();
     let get_stage = mock!(aws_sdk_apigatewayv2::Client::get_stage).then_compute_output(move |_| {
-        let st = s.lock().unwrap();
+        let mut st = s.lock().unwrap();
+        st.auto_deploy_tick(stage);
         GetStageOutput::builder()
             .stage_name(stage)
             .auto_deploy(st.auto_deploy)

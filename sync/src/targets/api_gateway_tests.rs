@@ -267,14 +267,173 @@ async fn rest_resources_narrow_the_integrations_that_get_the_secret() {
     let sent = rest.sent().await.unwrap();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].location, "stage prod: ANY /{proxy+}");
+    // Without uri_prefix or origins: the ALB and a partner are two hosts, so the choice
+    // is refused (changing nothing), naming each integration and where it sends.
     let mut target = rest_target(&["prod"]);
     target.uri_prefix = None;
-    let all_http = RestApiInjector::new(api_doubles::rest_api(&state), target, H, Arc::default());
-    assert_eq!(
-        all_http.sent().await.unwrap().len(),
-        2,
-        "HTTP and HTTP_PROXY, never AWS_PROXY"
+    let unsure = RestApiInjector::new(
+        api_doubles::rest_api(&state),
+        target.clone(),
+        H,
+        Arc::default(),
     );
+    let e = unsure.sent().await.unwrap_err();
+    assert!(matches!(e, SyncError::Refused(_)), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("ANY /{proxy+} → alb.example.com"), "{text}");
+    assert!(
+        text.contains("GET /partner → partner.example.net"),
+        "{text}"
+    );
+    // With the origins named: only the ALB's, and status says what was left alone.
+    let named = RestApiInjector::new(api_doubles::rest_api(&state), target, H, Arc::default())
+        .with_origins(vec!["alb.example.com".into()]);
+    let sent = named.sent().await.unwrap();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let left = named.left_alone().await.unwrap();
+    assert_eq!(
+        left,
+        [
+            "POST /fn (AWS_PROXY): cannot carry the header",
+            "GET /partner (to partner.example.net): not one of the origins"
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn rest_a_canary_override_is_switched_with_its_stage_and_a_canary_deployment_is_refused() {
+    let (world, v0) = World::new(1, 0);
+    let state = rest_state(&world, &v0, &["prod"]);
+    {
+        let mut st = state.lock().unwrap();
+        st.variables
+            .insert("originVerify".into(), v0.expose_str().into());
+        st.variables.insert("other".into(), "keep".into());
+        let overrides = BTreeMap::from([("originVerify".to_owned(), v0.expose_str().to_owned())]);
+        st.canary = Some(("canary-deployment".into(), 10.0, overrides));
+    }
+    let target = RestApiTarget {
+        api_id: "api".into(),
+        stages: vec!["prod".into()],
+        mode: RestApiMode::StageVariable,
+        variable: Some("originVerify".into()),
+        resources: vec![],
+        uri_prefix: None,
+    };
+    let rest = RestApiInjector::new(api_doubles::rest_api(&state), target, H, Arc::default());
+    let sent = rest.sent().await.unwrap();
+    let locations: Vec<&str> = sent.iter().map(|s| s.location.as_str()).collect();
+    assert_eq!(
+        locations,
+        [
+            "stage prod variable originVerify",
+            "stage prod canary variable originVerify"
+        ]
+    );
+    let r = rotation(&world, Box::new(rest));
+    r.create(TOKEN).await.unwrap();
+    r.set(TOKEN).await.unwrap();
+    let v1 = world.state().stage("AWSPENDING").unwrap();
+    {
+        let st = state.lock().unwrap();
+        assert_eq!(st.variables["originVerify"], v1.expose_str());
+        assert_eq!(
+            st.canary.as_ref().unwrap().2["originVerify"],
+            v1.expose_str(),
+            "the canary too"
+        );
+        assert_eq!(st.variables["other"], "keep");
+    }
+    r.finish(TOKEN).await.unwrap();
+    world.assert_no_violations();
+
+    // Integration mode: the canary keeps the literal of its own deployment, which this
+    // tool does not deploy: refused before anything changes.
+    let (world, v0) = World::new(1, 0);
+    let state = rest_state(&world, &v0, &["prod"]);
+    state.lock().unwrap().canary = Some(("canary-deployment".into(), 25.0, BTreeMap::new()));
+    let rest = RestApiInjector::new(
+        api_doubles::rest_api(&state),
+        rest_target(&["prod"]),
+        H,
+        Arc::default(),
+    );
+    let r = rotation(&world, Box::new(rest));
+    let e = r.create(TOKEN).await.unwrap_err();
+    assert!(matches!(e, SyncError::Refused(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("25% of its traffic on deployment canary-deployment"),
+        "{e}"
+    );
+    assert!(
+        world.state().stage("AWSPENDING").is_none(),
+        "nothing created"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_api_integrations_go_only_to_the_origins() {
+    let (world, v0) = World::new(1, 0);
+    let state = http_state(&world, &v0);
+    {
+        let mut st = state.lock().unwrap();
+        let partner = method(
+            "/partner",
+            "POST",
+            "HTTP_PROXY",
+            "https://partner.example.net/hook",
+            &[],
+        );
+        st.working.push(partner.clone());
+        st.deployed.get_mut("live").unwrap().push(partner);
+    }
+    let unsure = HttpApiInjector::new(
+        api_doubles::http_api(&state, "live"),
+        http_target(&[]),
+        H,
+        Arc::default(),
+    );
+    let e = unsure.sent().await.unwrap_err();
+    assert!(matches!(e, SyncError::Refused(_)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("integration i2 → partner.example.net"),
+        "{e}"
+    );
+    let named = HttpApiInjector::new(
+        api_doubles::http_api(&state, "live"),
+        http_target(&[]),
+        H,
+        Arc::default(),
+    )
+    .with_origins(vec!["alb.example.com".into()]);
+    assert_eq!(
+        named.left_alone().await.unwrap(),
+        [
+            "integration i1 (AWS_PROXY): cannot carry the header",
+            "integration i2 (to partner.example.net): not one of the origins"
+        ]
+    );
+    let r = rotation(&world, Box::new(named));
+    r.create(TOKEN).await.unwrap();
+    r.set(TOKEN).await.unwrap();
+    assert_eq!(
+        state.lock().unwrap().working_value("/partner", HTTP_KEY),
+        None,
+        "the partner never gets it"
+    );
+    // Listing the partner's integration explicitly while origins say otherwise: refused.
+    let listed = HttpApiInjector::new(
+        api_doubles::http_api(&state, "live"),
+        http_target(&["i0", "i2"]),
+        H,
+        Arc::default(),
+    )
+    .with_origins(vec!["alb.example.com".into()]);
+    let e = listed.sent().await.unwrap_err();
+    assert!(e.to_string().contains("not sending to an origin"), "{e}");
+    world.assert_no_violations();
 }
 
 fn http_state(world: &World, v0: &Secret) -> Shared {
@@ -406,12 +565,16 @@ async fn http_api_auto_deploy_is_settled_only_once_its_deployment_is_deployed() 
     assert!(e.to_string().contains("still deploying"), "{e}");
     state.lock().unwrap().deployment_status = None;
     r.finish(TOKEN).await.unwrap();
+    // The next rotation, past the window: API Gateway deploys the change a few reads after
+    // UpdateIntegration, and this one fails; the switch fails at once, naming it.
     r.prune(true).await.unwrap();
-    // The next rotation: its automatic deployment fails; the switch fails at once, naming it.
     let token = "5e1d4b3c-2a1f-4e9d-8c7b-6a5f4e3d2c1b";
     r.create(token).await.unwrap();
-    state.lock().unwrap().last_deployment_message =
-        Some("Deployment attempt failed: Unable to deploy API".into());
+    {
+        let mut st = state.lock().unwrap();
+        st.auto_deploy_reads = 2;
+        st.fail_deployments = 1;
+    }
     let started = tokio::time::Instant::now();
     let e = r.set(token).await.unwrap_err();
     assert!(e.to_string().contains("last deployment failed"), "{e}");
@@ -419,5 +582,34 @@ async fn http_api_auto_deploy_is_settled_only_once_its_deployment_is_deployed() 
         started.elapsed() < TIMING.cloudfront_deploy_timeout,
         "not at the deadline"
     );
+    world.assert_no_violations();
+}
+
+#[tokio::test(start_paused = true)]
+async fn http_api_auto_deploy_is_not_settled_while_the_stage_still_serves_the_old_deployment() {
+    let (world, v0) = World::new(1, 0);
+    let state = http_state(&world, &v0);
+    {
+        let mut st = state.lock().unwrap();
+        st.auto_deploy = true;
+        // Right after UpdateIntegration the stage keeps serving its deployment for a while.
+        st.auto_deploy_reads = 3;
+    }
+    let http = HttpApiInjector::new(
+        api_doubles::http_api(&state, "live"),
+        http_target(&[]),
+        H,
+        Arc::default(),
+    );
+    let r = rotation(&world, Box::new(http));
+    r.create(TOKEN).await.unwrap();
+    r.set(TOKEN).await.unwrap();
+    let v1 = world.state().stage("AWSPENDING").unwrap();
+    // `set` returned only once the stage served the new value.
+    assert_eq!(
+        state.lock().unwrap().served("live", "/{proxy+}", HTTP_KEY),
+        Some(v1.expose_str().to_owned())
+    );
+    r.finish(TOKEN).await.unwrap();
     world.assert_no_violations();
 }

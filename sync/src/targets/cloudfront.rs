@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_cloudfront::Client;
 use aws_sdk_cloudfront::types::{CustomHeaders, DistributionConfig, OriginCustomHeader};
 
-use super::{Attempt, Injector, Sent, with_optimistic_lock};
+use super::{Attempt, Injector, Sent, ValueRule, with_optimistic_lock};
 use crate::config::CloudFrontTarget;
 use crate::error::{SyncError, aws};
 use crate::rotation::Progress;
@@ -154,6 +154,10 @@ impl CloudFrontInjector {
 impl Injector for CloudFrontInjector {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn value_rule(&self) -> Option<ValueRule> {
+        Some(super::rules::CLOUDFRONT_HEADER)
     }
 
     async fn sent(&self) -> Result<Vec<Sent>, SyncError> {

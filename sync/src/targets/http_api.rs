@@ -2,18 +2,25 @@
 //! parameter `overwrite:header.<name>` (never `append`, which would add a second field).
 //! The full parameter map is sent with the one key changed, so other mappings stay.
 //!
-//! Chosen integrations: the listed `integration_ids`, each of which must be HTTP_PROXY;
-//! none listed means every HTTP_PROXY integration (VPC link ones included). AWS_PROXY
-//! integrations (Lambda, AWS services) cannot send the header and must never get the
-//! secret: they are never touched.
+//! Chosen integrations: the listed `integration_ids`, each of which must be HTTP_PROXY
+//! (and, with `origins`, send to one); none listed means every HTTP_PROXY integration
+//! (VPC link ones included) that sends to one of the `origins` (the integration URI's
+//! host, or the listener ARN of a private integration), or, without `origins`, all of
+//! them only when they all send to one host ([`crate::origin::pick`]): the header is a
+//! key to the origin, and a partner's backend on the same API must never get it.
+//! AWS_PROXY integrations (Lambda, AWS services) cannot send the header and are never
+//! touched.
 //!
-//! What a stage serves:
-//! - auto-deploy: API Gateway deploys every change itself; the working copy is served once
-//!   the stage's deployment (`DeploymentId`) is `DEPLOYED` and `LastDeploymentStatusMessage`
-//!   reports no failure. Until then the location is not settled.
-//! - otherwise: nothing changes until CreateDeployment. The stage's export
-//!   (ExportApi with `StageName`) shows what each route serves; a change is deployed only
-//!   after checking that the deployment would publish nothing but this tool's mapping.
+//! What a stage serves is read from its export (ExportApi with `StageName`: the stage's
+//! deployment, not the working copy), per route of a chosen integration:
+//! - auto-deploy: API Gateway deploys each change itself, some time after it. Right after
+//!   UpdateIntegration the stage still serves its previous deployment; the location is
+//!   settled once the export shows the value and the stage's deployment is `DEPLOYED`
+//!   with no failure in `LastDeploymentStatusMessage` (a `FAILED` one is an error). A
+//!   stage never deployed (no `DeploymentId`) serves nothing: what its first deployment
+//!   will carry is the integrations' own value.
+//! - otherwise: nothing changes until CreateDeployment; a change is deployed only after
+//!   checking that the deployment would publish nothing but this tool's mapping.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -26,7 +33,7 @@ use tokio::time::Instant;
 
 use super::api_export::{Export, IntegrationView};
 use super::deployments::DeploymentPacer;
-use super::{Injector, Sent, paginate};
+use super::{Injector, Sent, ValueRule, paginate};
 use crate::config::HttpApiTarget;
 use crate::error::{SyncError, aws};
 use crate::rotation::Progress;
@@ -43,14 +50,19 @@ pub struct HttpApiInjector {
     name: String,
     pacer: Arc<DeploymentPacer>,
     publish_pending_changes: bool,
+    /// The origins' hosts (the configuration's `origins`).
+    origins: Vec<String>,
 }
 
 /// The stage as it matters here.
 struct Stage {
     auto_deploy: bool,
-    /// Whether the stage's deployment is in effect (auto-deploy stages).
+    /// Whether the stage has ever been deployed.
+    has_deployment: bool,
+    /// Whether the stage's deployment is in effect.
     deployed: bool,
-    /// `LastDeploymentStatusMessage`, when it reports a failed deployment.
+    /// `LastDeploymentStatusMessage` when it reports a failed deployment, or the
+    /// deployment's own `FAILED` status message.
     failure: Option<String>,
 }
 
@@ -77,7 +89,14 @@ impl HttpApiInjector {
             name,
             pacer,
             publish_pending_changes: false,
+            origins: Vec::new(),
         }
+    }
+
+    /// Integrations chosen by default are those that send to one of these hosts.
+    pub fn with_origins(mut self, origins: Vec<String>) -> Self {
+        self.origins = origins;
+        self
     }
 
     /// Deploy even when the working copy holds other changes (`--publish-pending-changes`).
@@ -114,27 +133,98 @@ impl HttpApiInjector {
 
     /// The integrations this tool manages (see the module comment).
     fn chosen(&self, all: &[Integration]) -> Result<Vec<Integration>, SyncError> {
+        Ok(self.choose(all)?.0)
+    }
+
+    /// The integrations this tool manages, and every other one with why it is left alone.
+    fn choose(&self, all: &[Integration]) -> Result<(Vec<Integration>, Vec<String>), SyncError> {
         let http = |i: &Integration| i.integration_type() == Some(&IntegrationType::HttpProxy);
-        if self.target.integration_ids.is_empty() {
-            return Ok(all.iter().filter(|i| http(i)).cloned().collect());
-        }
-        let mut chosen = Vec::new();
-        for id in &self.target.integration_ids {
-            match all.iter().find(|i| i.integration_id() == Some(id.as_str())) {
-                Some(i) if http(i) => chosen.push(i.clone()),
-                Some(i) => {
+        let id = |i: &Integration| i.integration_id().unwrap_or_default().to_owned();
+        let kind = |i: &Integration| {
+            i.integration_type()
+                .map(|t| t.as_str().to_owned())
+                .unwrap_or_else(|| "of no type".into())
+        };
+        let mut left = Vec::new();
+        if !self.target.integration_ids.is_empty() {
+            let mut chosen = Vec::new();
+            for listed in &self.target.integration_ids {
+                match all
+                    .iter()
+                    .find(|i| i.integration_id() == Some(listed.as_str()))
+                {
+                    Some(i) if !http(i) => {
+                        return Err(SyncError::Refused(format!(
+                            "{}: integration {listed} is {}, not HTTP_PROXY: only an HTTP integration to the ALB can carry the header. Remove it from http_api.integration_ids",
+                            self.name,
+                            kind(i)
+                        )));
+                    }
+                    Some(i) => chosen.push(i.clone()),
+                    None => return Err(self.problem(format!("no integration {listed}"))),
+                }
+            }
+            if !self.origins.is_empty() {
+                let candidates: Vec<(String, &str)> = chosen
+                    .iter()
+                    .map(|i| {
+                        (
+                            format!("integration {}", id(i)),
+                            i.integration_uri().unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                let (_, off) = crate::origin::pick(&candidates, &self.origins)
+                    .map_err(|e| SyncError::Refused(format!("{}: {e}", self.name)))?;
+                if !off.is_empty() {
                     return Err(SyncError::Refused(format!(
-                        "{}: integration {id} is {}, not HTTP_PROXY: only an HTTP integration to the ALB can carry the header. Remove it from http_api.integration_ids",
+                        "{}: listed in integration_ids but not sending to an origin: {}. Remove it, or add its host to origins",
                         self.name,
-                        i.integration_type()
-                            .map(|t| t.as_str())
-                            .unwrap_or("of no type")
+                        off.join("; ")
                     )));
                 }
-                None => return Err(self.problem(format!("no integration {id}"))),
+            }
+            for i in all.iter().filter(|i| {
+                !chosen
+                    .iter()
+                    .any(|c| c.integration_id() == i.integration_id())
+            }) {
+                left.push(format!("integration {}: not in integration_ids", id(i)));
+            }
+            return Ok((chosen, left));
+        }
+        let mut candidates = Vec::new();
+        for i in all {
+            if http(i) {
+                candidates.push(i);
+            } else {
+                left.push(format!(
+                    "integration {} ({}): cannot carry the header",
+                    id(i),
+                    kind(i)
+                ));
             }
         }
-        Ok(chosen)
+        let described: Vec<(String, &str)> = candidates
+            .iter()
+            .map(|i| {
+                (
+                    format!("integration {}", id(i)),
+                    i.integration_uri().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let (picked, off) = crate::origin::pick(&described, &self.origins)
+            .map_err(|e| SyncError::Refused(format!("{}: {e}", self.name)))?;
+        left.extend(off);
+        let chosen: Vec<Integration> = picked.into_iter().map(|k| candidates[k].clone()).collect();
+        if chosen.is_empty() && !self.origins.is_empty() {
+            return Err(self.problem(format!(
+                "no HTTP_PROXY integration sends to one of the origins ({})",
+                self.origins.join(", ")
+            )));
+        }
+        Ok((chosen, left))
     }
 
     async fn stage(&self) -> Result<Stage, SyncError> {
@@ -147,12 +237,11 @@ impl HttpApiInjector {
             .await
             .map_err(|e| aws(&self.name, "GetStage", e))?;
         let auto_deploy = out.auto_deploy().unwrap_or(false);
-        let failure = out
+        let mut failure = out
             .last_deployment_status_message()
             .filter(|m| m.to_ascii_lowercase().contains("fail"))
             .map(str::to_owned);
         let mut deployed = failure.is_none();
-        // A stage never deployed serves no request at all: nothing it sends is at risk.
         if let (true, Some(id)) = (deployed, out.deployment_id()) {
             let d = self
                 .client
@@ -163,9 +252,16 @@ impl HttpApiInjector {
                 .await
                 .map_err(|e| aws(&self.name, "GetDeployment", e))?;
             deployed = d.deployment_status() == Some(&DeploymentStatus::Deployed);
+            if d.deployment_status() == Some(&DeploymentStatus::Failed) {
+                failure = Some(format!(
+                    "deployment {id} FAILED: {}",
+                    d.deployment_status_message().unwrap_or("no reason given")
+                ));
+            }
         }
         Ok(Stage {
             auto_deploy,
+            has_deployment: out.deployment_id().is_some(),
             deployed,
             failure,
         })
@@ -281,7 +377,8 @@ impl HttpApiInjector {
         let chosen = self.chosen(all)?;
         let key = self.key();
         let stage = self.stage().await?;
-        if stage.auto_deploy {
+        if stage.auto_deploy && !stage.has_deployment {
+            // Never deployed: it serves nothing yet, so nothing it sends is at risk.
             return Ok(chosen
                 .iter()
                 .map(|i| Sent {
@@ -290,7 +387,7 @@ impl HttpApiInjector {
                         .request_parameters()
                         .and_then(|p| p.get(&key))
                         .map(TargetValue::new),
-                    settled: stage.deployed,
+                    settled: true,
                 })
                 .collect());
         }
@@ -308,7 +405,8 @@ impl HttpApiInjector {
                     .get(&r.path, &r.method)
                     .and_then(|v| v.request_parameters.get(&key))
                     .map(TargetValue::new),
-                settled: true,
+                // An auto-deploy stage's deployment may still be rolling out.
+                settled: !stage.auto_deploy || stage.deployed,
             });
         }
         Ok(sent)
@@ -324,7 +422,7 @@ impl HttpApiInjector {
             };
             if let Some(failure) = self.stage().await?.failure {
                 return Err(self.problem(format!(
-                    "stage {}: its last deployment failed ({failure}); fix the API and run the step again",
+                    "stage {}: its last deployment failed ({failure}), so it still serves the value before; fix the API and run the step again",
                     self.target.stage
                 )));
             }
@@ -345,9 +443,17 @@ impl Injector for HttpApiInjector {
         &self.name
     }
 
+    fn value_rule(&self) -> Option<ValueRule> {
+        Some(super::rules::HTTP_API_MAPPING)
+    }
+
     async fn sent(&self) -> Result<Vec<Sent>, SyncError> {
         let all = self.all_integrations().await?;
         self.served(&all).await
+    }
+
+    async fn left_alone(&self) -> Result<Vec<String>, SyncError> {
+        Ok(self.choose(&self.all_integrations().await?)?.1)
     }
 
     async fn send(

@@ -22,15 +22,30 @@ pub mod http_api;
 #[cfg(test)]
 mod mocked_tests;
 pub mod rest_api;
+pub mod rules;
 pub mod secrets_manager;
 pub mod waf;
 pub mod waf_statement;
+
+/// A target's own rule for the values it can hold exactly, beyond the shared value rule
+/// (`edgeguard_secret::Secret::new`). The rule a configuration enforces is the
+/// intersection of its targets' rules: a value outside any of them is written nowhere.
+#[derive(Debug, Clone, Copy)]
+pub struct ValueRule {
+    /// What the target can hold, for a refusal (never the value).
+    pub says: &'static str,
+    pub holds: fn(&str) -> bool,
+}
 
 /// Something that lets a request through only with an accepted value (the WAF rule).
 /// The proxies are acceptors too, but follow the secret's stages by themselves.
 #[async_trait]
 pub trait Acceptor: Send + Sync {
     fn name(&self) -> &str;
+    /// The values this target can hold exactly, if narrower than the shared rule.
+    fn value_rule(&self) -> Option<ValueRule> {
+        None
+    }
     /// The values accepted now.
     async fn accepted(&self) -> Result<Vec<TargetValue>, SyncError>;
     /// Accept exactly `values`.
@@ -64,6 +79,15 @@ impl Sent {
 #[async_trait]
 pub trait Injector: Send + Sync {
     fn name(&self) -> &str;
+    /// The values this target can hold exactly, if narrower than the shared rule.
+    fn value_rule(&self) -> Option<ValueRule> {
+        None
+    }
+    /// What this target chose not to touch, each with why (an integration to another
+    /// host, a Lambda integration): `status` lists them.
+    async fn left_alone(&self) -> Result<Vec<String>, SyncError> {
+        Ok(Vec::new())
+    }
     /// What each location sends as it is served (a stage's deployment, not the API's
     /// working copy; a distribution's configuration with its deployment status).
     async fn sent(&self) -> Result<Vec<Sent>, SyncError>;

@@ -10,8 +10,16 @@
 //!
 //! Chosen integrations: HTTP and HTTP_PROXY only (never AWS, AWS_PROXY or MOCK: a Lambda
 //! or AWS service cannot be sent the header, and the secret must not reach it), narrowed
-//! by `resources` (exact resource paths) and `uri_prefix` when configured, so third-party
-//! HTTP backends on the same API never receive the secret.
+//! by `resources` (exact resource paths) and `uri_prefix` when configured; without
+//! `uri_prefix`, those whose URI's host is one of the `origins`, or, with no `origins`,
+//! all of them only when they all send to one host ([`crate::origin::pick`]). So a
+//! third-party HTTP backend on the same API never receives the secret.
+//!
+//! Canary releases: a stage with `canarySettings` sends part of its traffic to another
+//! deployment, with its own `stageVariableOverrides`. In `stage_variable` mode an override
+//! of the variable is read and updated with the stage's variable, in the same UpdateStage
+//! call; in `integration` mode the canary's deployment keeps whatever literal it was
+//! deployed with, which this tool does not deploy, so such a stage is refused.
 //!
 //! A deployment publishes every pending change of the API, anyone's. Before deploying a
 //! stage, its export is compared with the working copy; anything that differs besides
@@ -29,7 +37,7 @@ use tokio::time::Instant;
 
 use super::api_export::{Export, IntegrationView};
 use super::deployments::DeploymentPacer;
-use super::{Injector, Sent, paginate};
+use super::{Injector, Sent, ValueRule, paginate};
 use crate::config::{RestApiMode, RestApiTarget};
 use crate::error::{SyncError, aws};
 use crate::rotation::Progress;
@@ -43,6 +51,22 @@ pub struct RestApiInjector {
     name: String,
     pacer: Arc<DeploymentPacer>,
     publish_pending_changes: bool,
+    /// The origins' hosts (the configuration's `origins`).
+    origins: Vec<String>,
+}
+
+/// A stage's variable and canary, as read.
+struct StageView {
+    value: Option<TargetValue>,
+    canary: Option<Canary>,
+}
+
+/// A stage's canary release (`canarySettings`).
+struct Canary {
+    deployment: String,
+    percent: f64,
+    /// Its `stageVariableOverrides` entry for the variable, if it overrides it.
+    value: Option<TargetValue>,
 }
 
 /// One method of the API's working copy with its integration.
@@ -69,7 +93,14 @@ impl RestApiInjector {
             name,
             pacer,
             publish_pending_changes: false,
+            origins: Vec::new(),
         }
+    }
+
+    /// Without `uri_prefix`, integrations are chosen when they send to one of these hosts.
+    pub fn with_origins(mut self, origins: Vec<String>) -> Self {
+        self.origins = origins;
+        self
     }
 
     /// Deploy even when the working copy holds other changes (`--publish-pending-changes`).
@@ -138,28 +169,96 @@ impl RestApiInjector {
         .await
     }
 
-    /// Whether this tool manages `m`'s header: an HTTP backend, within the selection.
-    fn chosen(&self, m: &Method) -> bool {
-        let http = [IntegrationType::Http, IntegrationType::HttpProxy]
-            .iter()
-            .any(|t| t.as_str().eq_ignore_ascii_case(&m.view.kind));
-        let resource = self.target.resources.is_empty() || self.target.resources.contains(&m.path);
-        let uri = self
-            .target
-            .uri_prefix
-            .as_ref()
-            .is_none_or(|p| m.view.uri.starts_with(p.as_str()));
-        http && resource && uri
-    }
-
+    /// The methods whose header this tool manages (see the module comment).
     fn chosen_methods(&self, working: &[Method]) -> Result<Vec<Method>, SyncError> {
-        let chosen: Vec<Method> = working.iter().filter(|m| self.chosen(m)).cloned().collect();
+        let (chosen, _) = self.choose(working)?;
         if chosen.is_empty() {
             return Err(self.problem(
-                "no HTTP or HTTP_PROXY integration (within resources / uri_prefix) to carry the header".into(),
+                "no HTTP or HTTP_PROXY integration (within resources, uri_prefix or origins) to carry the header".into(),
             ));
         }
         Ok(chosen)
+    }
+
+    /// The chosen methods, and every other one with why it is left alone.
+    fn choose(&self, working: &[Method]) -> Result<(Vec<Method>, Vec<String>), SyncError> {
+        let mut left = Vec::new();
+        let mut candidates = Vec::new();
+        for m in working {
+            let what = format!("{} {}", m.http_method, m.path);
+            let http = [IntegrationType::Http, IntegrationType::HttpProxy]
+                .iter()
+                .any(|t| t.as_str().eq_ignore_ascii_case(&m.view.kind));
+            if !http {
+                left.push(format!(
+                    "{what} ({}): cannot carry the header",
+                    m.view.kind.to_ascii_uppercase()
+                ));
+            } else if !self.target.resources.is_empty() && !self.target.resources.contains(&m.path)
+            {
+                left.push(format!("{what}: not in resources"));
+            } else if let Some(prefix) = &self.target.uri_prefix {
+                if m.view.uri.starts_with(prefix.as_str()) {
+                    candidates.push(m);
+                } else {
+                    left.push(format!("{what}: its URI is outside uri_prefix"));
+                }
+            } else {
+                candidates.push(m);
+            }
+        }
+        if self.target.uri_prefix.is_some() {
+            return Ok((candidates.into_iter().cloned().collect(), left));
+        }
+        let described: Vec<(String, &str)> = candidates
+            .iter()
+            .map(|m| (format!("{} {}", m.http_method, m.path), m.view.uri.as_str()))
+            .collect();
+        let (picked, off) = crate::origin::pick(&described, &self.origins)
+            .map_err(|e| SyncError::Refused(format!("{}: {e}", self.name)))?;
+        left.extend(off);
+        Ok((
+            picked.into_iter().map(|k| candidates[k].clone()).collect(),
+            left,
+        ))
+    }
+
+    /// A stage as this tool reads it: its variable, and its canary's override of it.
+    async fn stage(&self, stage: &str) -> Result<StageView, SyncError> {
+        let out = self
+            .client
+            .get_stage()
+            .rest_api_id(&self.target.api_id)
+            .stage_name(stage)
+            .send()
+            .await
+            .map_err(|e| aws(&self.name, "GetStage", e))?;
+        let variable = self.target.variable.as_deref().unwrap_or_default();
+        Ok(StageView {
+            value: out
+                .variables()
+                .and_then(|v| v.get(variable))
+                .map(TargetValue::new),
+            canary: out.canary_settings().map(|c| Canary {
+                deployment: c.deployment_id().unwrap_or("(none)").to_owned(),
+                percent: c.percent_traffic(),
+                value: c
+                    .stage_variable_overrides()
+                    .and_then(|o| o.get(variable))
+                    .map(TargetValue::new),
+            }),
+        })
+    }
+
+    /// Integration mode: a stage whose canary serves a deployment of its own is refused.
+    async fn no_canary(&self, stage: &str) -> Result<(), SyncError> {
+        if let Some(c) = self.stage(stage).await?.canary {
+            return Err(SyncError::Refused(format!(
+                "{}: stage {stage} has a canary ({}% of its traffic on deployment {}), which keeps the header literal it was deployed with: this tool deploys the stage, not the canary, so that share would keep the old value. Promote or delete the canary first, or use stage_variable mode (its overrides are updated too)",
+                self.name, c.percent, c.deployment
+            )));
+        }
+        Ok(())
     }
 
     /// The stage's deployment, as exported with its integrations.
@@ -216,18 +315,36 @@ impl RestApiInjector {
         out
     }
 
+    /// The variable on each stage, and on its canary where the canary overrides it, in
+    /// one UpdateStage (both change together, or neither).
     async fn send_stage_variable(&self, value: &Secret) -> Result<(), SyncError> {
         for stage in &self.target.stages {
-            let op = PatchOperation::builder()
-                .op(Op::Replace)
-                .path(format!("/variables/{}", self.variable()))
-                .value(value.expose_str())
-                .build();
-            self.client
+            let view = self.stage(stage).await?;
+            let mut update = self
+                .client
                 .update_stage()
                 .rest_api_id(&self.target.api_id)
                 .stage_name(stage)
-                .patch_operations(op)
+                .patch_operations(
+                    PatchOperation::builder()
+                        .op(Op::Replace)
+                        .path(format!("/variables/{}", self.variable()))
+                        .value(value.expose_str())
+                        .build(),
+                );
+            if view.canary.is_some_and(|c| c.value.is_some()) {
+                update = update.patch_operations(
+                    PatchOperation::builder()
+                        .op(Op::Replace)
+                        .path(format!(
+                            "/canarySettings/stageVariableOverrides/{}",
+                            self.variable()
+                        ))
+                        .value(value.expose_str())
+                        .build(),
+                );
+            }
+            update
                 .send()
                 .await
                 .map_err(|e| aws(&self.name, "UpdateStage", e))?;
@@ -243,6 +360,9 @@ impl RestApiInjector {
     ) -> Result<(), SyncError> {
         let working = self.working_copy().await?;
         let chosen = self.chosen_methods(&working)?;
+        for stage in &self.target.stages {
+            self.no_canary(stage).await?;
+        }
         // Which stages do not serve the value yet, and what deploying them would publish.
         let mut to_deploy = Vec::new();
         let mut foreign = Vec::new();
@@ -315,32 +435,40 @@ impl Injector for RestApiInjector {
         &self.name
     }
 
+    fn value_rule(&self) -> Option<ValueRule> {
+        Some(match self.target.mode {
+            RestApiMode::StageVariable => super::rules::STAGE_VARIABLE,
+            RestApiMode::Integration => super::rules::QUOTED_LITERAL,
+        })
+    }
+
     async fn sent(&self) -> Result<Vec<Sent>, SyncError> {
         let mut sent = Vec::new();
         match self.target.mode {
             RestApiMode::StageVariable => {
                 for stage in &self.target.stages {
-                    let out = self
-                        .client
-                        .get_stage()
-                        .rest_api_id(&self.target.api_id)
-                        .stage_name(stage)
-                        .send()
-                        .await
-                        .map_err(|e| aws(&self.name, "GetStage", e))?;
+                    let view = self.stage(stage).await?;
                     sent.push(Sent {
                         location: format!("stage {stage} variable {}", self.variable()),
-                        value: out
-                            .variables()
-                            .and_then(|v| v.get(self.variable()))
-                            .map(TargetValue::new),
+                        value: view.value,
                         settled: true,
                     });
+                    if let Some(Canary {
+                        value: Some(value), ..
+                    }) = view.canary
+                    {
+                        sent.push(Sent {
+                            location: format!("stage {stage} canary variable {}", self.variable()),
+                            value: Some(value),
+                            settled: true,
+                        });
+                    }
                 }
             }
             RestApiMode::Integration => {
                 let chosen = self.chosen_methods(&self.working_copy().await?)?;
                 for stage in &self.target.stages {
+                    self.no_canary(stage).await?;
                     let served = self.export(stage).await?;
                     for m in &chosen {
                         sent.push(Sent {
@@ -353,6 +481,14 @@ impl Injector for RestApiInjector {
             }
         }
         Ok(sent)
+    }
+
+    async fn left_alone(&self) -> Result<Vec<String>, SyncError> {
+        match self.target.mode {
+            // The stage variable reaches whatever integration maps it: the API says where.
+            RestApiMode::StageVariable => Ok(Vec::new()),
+            RestApiMode::Integration => Ok(self.choose(&self.working_copy().await?)?.1),
+        }
     }
 
     async fn send(

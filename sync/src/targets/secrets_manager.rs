@@ -12,7 +12,8 @@ use crate::error::{SyncError, aws};
 use edgeguard_secret::document;
 
 use crate::store::{
-    DocumentProblem, FINISHED_AT_TAG, PENDING, SecretState, SecretStore, Stored, Version,
+    DocumentProblem, FINISHED_AT_TAG, FINISHED_VERSION_TAG, PENDING, SecretState, SecretStore,
+    Stored, Version,
 };
 use crate::targets::paginate;
 use crate::value::Secret;
@@ -66,13 +67,17 @@ impl SecretStore for SecretsManagerStore {
             .send()
             .await
             .map_err(|e| aws(&self.name, "DescribeSecret", e))?;
-        let finished_at = described
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some(FINISHED_AT_TAG))
-            .and_then(|t| t.value())
+        let tag = |key: &str| {
+            described
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(key))
+                .and_then(|t| t.value())
+        };
+        let finished_at = tag(FINISHED_AT_TAG)
             .and_then(|v| OffsetDateTime::parse(v, &Rfc3339).ok())
             .map(SystemTime::from);
+        let finished_version = tag(FINISHED_VERSION_TAG).map(str::to_owned);
         let mut versions: Vec<Version> = described
             .version_ids_to_stages()
             .into_iter()
@@ -111,6 +116,7 @@ impl SecretStore for SecretsManagerStore {
         Ok(SecretState {
             versions,
             finished_at,
+            finished_version,
             rotation_enabled: described.rotation_enabled().unwrap_or(false),
         })
     }
@@ -171,11 +177,25 @@ impl SecretStore for SecretsManagerStore {
         Ok(())
     }
 
-    async fn set_finished_at(&self, at: SystemTime) -> Result<(), SyncError> {
+    async fn set_finished_at(&self, at: SystemTime, version: &str) -> Result<(), SyncError> {
         let text = OffsetDateTime::from(at)
             .format(&Rfc3339)
             .unwrap_or_default();
-        self.tag(FINISHED_AT_TAG, &text).await
+        // One TagResource: the time and the version it belongs to change together.
+        self.client
+            .tag_resource()
+            .secret_id(&self.secret_id)
+            .tags(Tag::builder().key(FINISHED_AT_TAG).value(text).build())
+            .tags(
+                Tag::builder()
+                    .key(FINISHED_VERSION_TAG)
+                    .value(version)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws(&self.name, "TagResource", e))?;
+        Ok(())
     }
 
     async fn tag(&self, key: &str, value: &str) -> Result<(), SyncError> {

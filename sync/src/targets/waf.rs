@@ -11,7 +11,7 @@ use aws_sdk_wafv2::operation::update_web_acl::builders::UpdateWebACLFluentBuilde
 use aws_sdk_wafv2::types::{Rule, Scope, WebAcl};
 
 use super::waf_statement::{self, Shape};
-use super::{Acceptor, Attempt, with_optimistic_lock};
+use super::{Acceptor, Attempt, ValueRule, with_optimistic_lock};
 use crate::config::{WafScope, WafTarget};
 use crate::error::{SyncError, aws};
 use crate::value::{Secret, TargetValue};
@@ -132,6 +132,10 @@ impl WafAcceptor {
 impl Acceptor for WafAcceptor {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn value_rule(&self) -> Option<ValueRule> {
+        Some(super::rules::WAF_SEARCH_STRING)
     }
 
     async fn accepted(&self) -> Result<Vec<TargetValue>, SyncError> {
