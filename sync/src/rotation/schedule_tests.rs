@@ -98,7 +98,8 @@ async fn a_finish_retried_after_the_stages_moved_restarts_the_window() {
     // Rotation N, finished and pruned.
     r.rotate(false).await.unwrap();
     let n_finished = world.state().finished_at.unwrap();
-    // Rotation N+1 much later: its first finish moves the stages and dies before tagging.
+    // Rotation N+1 much later: its first finish moves AWSCURRENT, detaches AWSPENDING, and
+    // dies before tagging.
     tokio::time::advance(Duration::from_secs(3 * 3600)).await;
     r.create(NEXT).await.unwrap();
     r.set(NEXT).await.unwrap();
@@ -113,6 +114,10 @@ async fn a_finish_retried_after_the_stages_moved_restarts_the_window() {
         .clone();
     r.store()
         .move_stage("AWSCURRENT", Some(NEXT), Some(&current))
+        .await
+        .unwrap();
+    r.store()
+        .move_stage("AWSPENDING", None, Some(NEXT))
         .await
         .unwrap();
     {
