@@ -70,6 +70,8 @@ def main():
         "AWS::URLSuffix": "amazonaws.com",
         "OriginSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:stack/origin-verify-AbCdEf",
         "OriginDomainName": "origin.api.example.com",
+        # What Ref gives for a listener: its ARN (the HTTP API's private integration target).
+        "VpcLinkListener": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/stack-internal/50dc6c495c0c9188/f2f7dc8efc522ab2",
         "DualAcceptWindowMinutes": "15",
         "ProbePath": "/",
     }
@@ -82,6 +84,7 @@ def main():
         assert len(doc["cloudfront"]) == cloudfront, doc
         assert len(doc["probe"]) == 1 + rest + http + cloudfront, doc
         assert [p.get("direct", False) for p in doc["probe"]].count(True) == 1, doc
+        assert doc["origins"] == ["https://origin.api.example.com"] + ([names["VpcLinkListener"]] if http else []), doc
         name = f"rest-{rest}-http-{http}-cloudfront-{cloudfront}.json".lower()
         (out_dir / name).write_text(text)
     print(f"{template_path}: rotation configuration renders as JSON for all 8 front-door choices")

@@ -14,21 +14,39 @@ what a real account would trip over and cfn-lint cannot see:
 - the public name on exactly the front door chosen (a custom domain mapped to its stage, or
   the distribution's alias), its public record to that front door, never to the ALB;
 - the secret's value (a marker stands in for every {{resolve:secretsmanager:…}}) only in
-  the four places that inject or match it: never in an environment variable or an output.
+  the four places that inject or match it: never in an environment variable or an output;
+  and stack-policy.json protects exactly those four and the secret;
+- the stack creates on every account: the rotation function without reserved concurrency or
+  a fixed name (and an alarm on its throttles), the service after every listener that
+  forwards to its target groups, subnets in AZ IDs that host VPC links where a region has
+  some that do not, names within their services' limits for a 120-character stack name, a
+  log bucket kept on delete, the app's health check built from its port and path;
+- the evidence: the sidecar's log driver in blocking mode, its metrics in the stack's own
+  namespace, the rotation configuration's origins, EMF interval and the 2-minute prune;
+- the REST deployment's logical id carries the digest of what it snapshots, so a changed
+  method reaches the stage; the origin's name reaches it through a stage variable;
+- and, for a table of typical updates, which owned resources each would modify
+  (owned_changes.py), as the README says.
 
 Usage: python check_variants.py TEMPLATE
 """
 
 import contextlib
+import hashlib
 import io
 import itertools
 import json
+import os
 import sys
 
 from cfn_tools import load_yaml
 from cloud_radar.cf.unit import Template, functions
 
+from owned_changes import OWNED, owned_changes
+
 MARKER = "SECRET-VALUE-MARKER"
+# The stack name the variants render with (cloud-radar's own unless set).
+STACK = "edgeguard-checks"
 # Where the value must be: the WAF rule, the REST stage variable, the HTTP API mapping, the
 # CloudFront origin header.
 MAY_HOLD_THE_VALUE = {"WebAcl", "RestStage", "HttpIntegration", "Distribution"}
@@ -84,13 +102,15 @@ def load(path):
     return json.loads(json.dumps(raw))
 
 
-def render(raw, params):
+def render(raw, params, region=REGION, stack_name=None):
     # Fn::GetAZs would fetch the region list from the internet.
-    functions.REGION_DATA = [{"code": REGION, "zones": [f"{REGION}a", f"{REGION}b"]}]
+    functions.REGION_DATA = [{"code": region, "zones": [f"{region}a", f"{region}b"]}]
     # cloud-radar prints the template object while rendering: not ours to show.
     with contextlib.redirect_stdout(io.StringIO()):
         template = Template(json.loads(json.dumps(raw)), imports={}, dynamic_references={"secretsmanager": AnySecret()})
-        stack = template.create_stack(params, region=REGION)
+        if stack_name:
+            template.StackName = stack_name
+        stack = template.create_stack(params, region=region)
     # cloud-radar leaves an AWS::NoValue list element as ""; CloudFormation drops it.
     for c in stack.data["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]:
         c["Environment"] = [e for e in c.get("Environment", []) if e != ""]
@@ -273,6 +293,178 @@ def check(rendered, params, problems, name):
     body = res["Dashboard"]["Properties"]["DashboardBody"]
     if "{" + f"{namespace},VersionId" + "}" not in body:
         fail(f"the dashboard does not show AcceptedRequests from {namespace}")
+    evidence = sync_config.get("evidence", {})
+    if evidence.get("emf_interval") != emf.get("EDGEGUARD_EMF_INTERVAL"):
+        fail(f"the rotation's emf_interval {evidence.get('emf_interval')} is not the sidecars' {emf.get('EDGEGUARD_EMF_INTERVAL')}")
+    # Keep every record: a dropped line is a lost count.
+    sidecar_logs = containers["edgeguard-proxy"]["LogConfiguration"]["Options"]
+    if sidecar_logs.get("mode") != "blocking":
+        fail(f"the sidecar's awslogs mode is {sidecar_logs.get('mode')!r}, not blocking: records could be dropped")
+    if res["PruneSchedule"]["Properties"]["ScheduleExpression"] != "rate(2 minutes)":
+        fail("the scheduled prune (which keeps an idle service's evidence fresh) does not run every 2 minutes")
+    # The header goes only to the origins: the ALB's name, and the VPC link's listener.
+    origins = sync_config.get("origins", [])
+    wanted_origins = [f"https://{params['OriginDomainName']}"] + (["VpcLinkListener"] if "HttpApi" in res else [])
+    if origins != wanted_origins:
+        fail(f"the rotation's origins are {origins}, not {wanted_origins}")
+    # A custom metric of the stack's own: two stacks in one account never fire each other's alarms.
+    own = f"edgeguard/{STACK}"
+    filters = [r for r in res.values() if r["Type"] == "AWS::Logs::MetricFilter"]
+    for f in filters:
+        for t in f["Properties"]["MetricTransformations"]:
+            if t["MetricNamespace"] != own:
+                fail(f"a log metric filter writes to {t['MetricNamespace']}, not the stack's {own}")
+    for rname, r in res.items():
+        ns = r["Properties"].get("Namespace") if r["Type"] == "AWS::CloudWatch::Alarm" else None
+        if ns and not ns.startswith("AWS/") and ns != own:
+            fail(f"alarm {rname} watches {ns}, not the stack's {own}")
+
+    # It creates on every account.
+    function = res["RotationFunction"]["Properties"]
+    if "ReservedConcurrentExecutions" in function:
+        fail("the rotation function reserves concurrency (fails on low-quota accounts, throttles the rotation behind the prune)")
+    if "FunctionName" in function:
+        fail("the rotation function has a fixed name (64 characters at most, whatever the stack's name)")
+    if function.get("LoggingConfig", {}).get("LogGroup") != "RotationLogGroup":
+        fail("the rotation function does not log to RotationLogGroup")
+    throttles = [r for r in res.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+                 and r["Properties"].get("MetricName") == "Throttles"
+                 and r["Properties"].get("Dimensions") == [{"Name": "FunctionName", "Value": "RotationFunction"}]]
+    if len(throttles) != 1:
+        fail("no alarm on the rotation function's throttles")
+    forwarding = {}
+    for lname, r in res.items():
+        if r["Type"] == "AWS::ElasticLoadBalancingV2::Listener":
+            for action in r["Properties"].get("DefaultActions", []):
+                if action.get("TargetGroupArn"):
+                    forwarding[action["TargetGroupArn"]] = lname
+    groups = [lb["TargetGroupArn"] for lb in res["Service"]["Properties"]["LoadBalancers"]]
+    listeners = {forwarding.get(g) for g in groups}
+    waited = {v for v in res.get("ServiceListeners", {}).get("Metadata", {}).values() if v}
+    if "ServiceListeners" not in as_list(res["Service"].get("DependsOn", [])) or not listeners <= waited:
+        fail(f"the service does not wait for every listener that forwards to its target groups: {sorted(l for l in listeners if l)} vs {sorted(waited)}")
+    app = containers["app"]
+    command = params.get("AppHealthCheckCommand", "")
+    proxy_waits = containers["edgeguard-proxy"]["DependsOn"][0]["ContainerCondition"]
+    if command == "none":
+        if app.get("HealthCheck") or proxy_waits != "START":
+            fail("with AppHealthCheckCommand=none the app has a health check, or the sidecar waits for HEALTHY")
+    else:
+        wanted_check = command or f"wget -q -O /dev/null http://127.0.0.1:{params['AppPort']}{params.get('HealthPath', '/healthz')} || exit 1"
+        if app.get("HealthCheck", {}).get("Command") != ["CMD-SHELL", wanted_check] or proxy_waits != "HEALTHY":
+            fail(f"the app's health check is {app.get('HealthCheck')}, not {wanted_check!r} with the sidecar waiting for HEALTHY")
+
+    # The REST API: the origin's name from a stage variable, so a new one reaches the stage.
+    if "RestApi" in res:
+        for m in ("RestRootMethod", "RestProxyMethod"):
+            uri = res[m]["Properties"]["Integration"]["Uri"]
+            if not uri.startswith("https://${stageVariables.originHost}/"):
+                fail(f"{m} sends to {uri}, not the stage variable originHost")
+        if res["RestStage"]["Properties"]["Variables"].get("originHost") != params["OriginDomainName"]:
+            fail("the REST stage's originHost is not OriginDomainName")
+
+
+# What the longest stack name may be: the longest name derived from it is the WAF web ACL's
+# (`<stack>-origin`, 128 characters at most). scripts/deploy-stack refuses longer ones.
+LONGEST_STACK_NAME = 120
+# Names CloudFormation passes on, and their services' limits.
+NAME_LIMITS = {
+    ("WebAcl", "Name"): 128,
+    ("HttpVpcLink", "Name"): 128,
+    ("HttpApi", "Name"): 128,
+    ("RestApi", "Name"): 1024,
+    ("AlarmTopic", "TopicName"): 256,
+    ("Dashboard", "DashboardName"): 255,
+    ("OriginSecret", "Name"): 512,
+    ("TaskDefinition", "Family"): 255,
+    ("LogGroup", "LogGroupName"): 512,
+    ("RotationLogGroup", "LogGroupName"): 512,
+    ("WafLogGroup", "LogGroupName"): 512,
+}
+
+
+def digest(raw, names):
+    """The digest a REST deployment's logical id ends in: the resources it snapshots, as written."""
+    parts = {n: raw["Resources"][n] for n in names}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def check_across_variants(raw, path, everything, problems):
+    res = raw["Resources"]
+    # The REST deployment's id follows what it snapshots.
+    deployments = [n for n, r in res.items() if r["Type"] == "AWS::ApiGateway::Deployment"]
+    wanted = "RestDeployment" + digest(raw, ["RestProxyResource", "RestRootMethod", "RestProxyMethod"])
+    if deployments != [wanted]:
+        problems.append(f"the REST deployment is {deployments}: the methods changed, so the stage would keep the old snapshot; rename it {wanted} (and the stage's DeploymentId)")
+
+    # The stack policy protects exactly what the rotator owns.
+    policy = json.load(open(os.path.join(os.path.dirname(path), "stack-policy.json")))
+    denied = {r.removeprefix("LogicalResourceId/") for st in policy["Statement"] if st["Effect"] == "Deny"
+              and st["Action"] == "Update:*" for r in as_list(st["Resource"])}
+    if denied != set(OWNED) or set(OWNED) != MAY_HOLD_THE_VALUE | {"OriginSecret"}:
+        problems.append(f"stack-policy.json denies updates to {sorted(denied)}, not to {sorted(MAY_HOLD_THE_VALUE | {'OriginSecret'})}")
+    if "OriginSecret" not in res or "GenerateSecretString" not in res["OriginSecret"]["Properties"]:
+        problems.append("the secret is not generated by the stack: check stack-policy.json's reason")
+
+    # Names within their limits for the longest stack name allowed.
+    long_name = "s" * LONGEST_STACK_NAME
+    rendered = render(raw, everything, stack_name=long_name)["Resources"]
+    for (resource, prop), limit in NAME_LIMITS.items():
+        value = rendered[resource]["Properties"].get(prop)
+        if value is None or len(value) > limit:
+            problems.append(f"{resource}.{prop} is {len(value or '')} characters for a {LONGEST_STACK_NAME}-character stack name (at most {limit})")
+    # Every name built from the stack's has its limit checked above.
+    named = {(k, p) for k, r in rendered.items() for p, v in r["Properties"].items()
+             if (p.endswith("Name") or p == "Family") and isinstance(v, str) and long_name in v}
+    unchecked = named - set(NAME_LIMITS)
+    if unchecked:
+        problems.append(f"names without a checked limit: {sorted(unchecked)}")
+
+    # Subnets: AZ IDs that host VPC links where a region has some that do not (the
+    # mapping), the user's IDs when given, the region's first names elsewhere.
+    def zones(params, region):
+        r = render(raw, params, region=region, stack_name=STACK)["Resources"]
+        return [(r[s]["Properties"].get("AvailabilityZone"), r[s]["Properties"].get("AvailabilityZoneId"))
+                for s in ("PublicSubnet1", "PublicSubnet2", "PrivateSubnet1", "PrivateSubnet2")]
+    if zones(everything, "us-east-1") != [(None, "use1-az1"), (None, "use1-az2")] * 2:
+        problems.append(f"us-east-1 subnets are not in VPC-link AZ IDs: {zones(everything, 'us-east-1')}")
+    given = dict(everything, AvailabilityZoneId1="use1-az4", AvailabilityZoneId2="use1-az6")
+    if zones(given, "us-east-1") != [(None, "use1-az4"), (None, "use1-az6")] * 2:
+        problems.append(f"the AZ IDs given are not used: {zones(given, 'us-east-1')}")
+    if zones(everything, "eu-west-1") != [("eu-west-1a", None), ("eu-west-1b", None)] * 2:
+        problems.append(f"eu-west-1 subnets are not in the region's first zones: {zones(everything, 'eu-west-1')}")
+    # The app's health check, off.
+    check(render(raw, dict(everything, AppHealthCheckCommand="none"), stack_name=STACK),
+          dict(everything, AppHealthCheckCommand="none"), problems, "AppHealthCheckCommand=none")
+
+    # The log bucket outlives the stack (a versioned bucket with logs cannot be deleted).
+    bucket = res["AccessLogBucket"]
+    if bucket.get("DeletionPolicy") != "Retain" or bucket.get("UpdateReplacePolicy") != "Retain":
+        problems.append("the access-log bucket is not kept on delete and replace")
+
+
+# Typical updates, and the owned resources each modifies: what the guard is for.
+UPDATES = [
+    ("the dual-accept window", {"DualAcceptWindowMinutes": "30"}, {}),
+    ("a new proxy image", {"ProxyImage": "edgeguard-proxy:2"}, {}),
+    ("the task size", {"TaskCpu": "1024", "TaskMemory": "2048"}, {}),
+    ("the origin's name", {"OriginDomainName": "origin2.example.net"}, {"RestStage": "modified", "Distribution": "modified"}),
+    ("CloudFront's certificate", {"CloudFrontCertificateArn": "arn:aws:acm:us-east-1:111111111111:certificate/cdn2"}, {"Distribution": "modified"}),
+    ("the HTTP API off", {"EnableHttpApi": "false"}, {"HttpIntegration": "deleted"}),
+]
+
+
+def print_owned_changes(raw, everything):
+    print("owned resources a stack update modifies (CloudFormation writes AWSCURRENT there):")
+    failed = []
+    for what, change, expected in UPDATES:
+        got = owned_changes(lambda r, p: render(r, p, stack_name=STACK), raw, everything, dict(everything, **change))
+        print(f"  {what}: {', '.join(f'{k} {v}' for k, v in got.items()) or 'none'}")
+        if got != expected:
+            failed.append(f"{what}: {got}, expected {expected}")
+    if failed:
+        print("\n".join(failed))
+        sys.exit(1)
 
 
 def main():
@@ -288,12 +480,15 @@ def main():
             if optional:
                 params.update(OPTIONAL_ON)
             name = f"rest={rest} http={http} cloudfront={cdn} optional={'on' if optional else 'off'} public={door}"
-            check(render(raw, params), params, problems, name)
+            check(render(raw, params, stack_name=STACK), params, problems, name)
             count += 1
+    everything = dict(REQUIRED, **OPTIONAL_ON, EnableRestApi="true", EnableHttpApi="true", EnableCloudFront="true", PublicFrontDoor="cloudfront")
+    check_across_variants(raw, path, everything, problems)
     if problems:
         print("\n".join(problems))
         sys.exit(1)
-    print(f"{path}: {count} variants rendered; dependencies, IAM, DNS, logs, alarms and the secret's places check out")
+    print(f"{path}: {count} variants rendered; dependencies, IAM, DNS, logs, alarms, names, zones and the secret's places check out")
+    print_owned_changes(raw, everything)
 
 
 if __name__ == "__main__":

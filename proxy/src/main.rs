@@ -68,7 +68,8 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    logging::init(&config);
+    // Held until exit: dropping it flushes the log lines still queued.
+    let _logs = logging::init(&config);
     let workers = config
         .worker_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

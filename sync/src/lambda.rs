@@ -178,6 +178,9 @@ async fn scheduled_prune(rotation: &Rotation) -> Result<String, LambdaError> {
     if staged.pending.is_some() {
         return Ok("prune: a rotation is under way; pruning later".into());
     }
+    if let Err(refusal) = rotation.not_locked(&staged.state, "the prune") {
+        return Ok(format!("prune: postponed, {refusal}"));
+    }
     // A finish cut short before its record: the window starts now, never in the past.
     rotation.record_window_start(&staged).await?;
     let staged = rotation.staged().await?;

@@ -9,8 +9,10 @@ pub mod config;
 pub mod drill;
 pub mod error;
 pub mod evidence;
+pub mod guard;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod lock;
 pub mod logging;
 pub mod origin;
 pub mod probe;

@@ -371,6 +371,19 @@ impl Rotation {
         Ok(())
     }
 
+    /// Refuses `what` while a stack deploy holds the deploy lock (crate::lock).
+    pub fn not_locked(&self, state: &SecretState, what: &str) -> Result<(), SyncError> {
+        match &state.lock {
+            Some(lock) if lock.held_at((self.clock)()) => Err(lock.refuses(what)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The clock's now (the wall clock, or the tests' paused one).
+    pub fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
     /// Every injector readable and in a shape this tool manages (a canary it cannot
     /// update, integrations to several hosts and no `origins`), before changing anything.
     async fn check_injectors(&self) -> Result<(), SyncError> {

@@ -41,6 +41,8 @@ pub struct SecretState {
     pub finished_version: Option<String>,
     /// Whether Secrets Manager rotation is turned on (the rotation Lambda checks it).
     pub rotation_enabled: bool,
+    /// The deploy lock, when its tag is there (held or expired).
+    pub lock: Option<crate::lock::Lock>,
 }
 
 impl SecretState {
@@ -86,4 +88,6 @@ pub trait SecretStore: Send + Sync {
     async fn set_finished_at(&self, at: SystemTime, version: &str) -> Result<(), SyncError>;
     /// Sets a tag on the secret (names and times only, never a value).
     async fn tag(&self, key: &str, value: &str) -> Result<(), SyncError>;
+    /// Removes a tag from the secret.
+    async fn untag(&self, key: &str) -> Result<(), SyncError>;
 }

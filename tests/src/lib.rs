@@ -53,6 +53,16 @@ pub fn secret_like(tag: char) -> String {
 
 /// Collects a child's stdout and stderr, line by line, from background threads.
 pub fn capture_output(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+    capture_output_gated(child, Arc::default())
+}
+
+/// [`capture_output`], with stdout read only while `held` is false: a log driver that stops
+/// draining the pipe (awslogs in blocking mode, CloudWatch Logs slow), so the process's
+/// writes to stdout block once the pipe is full.
+pub fn capture_output_gated(
+    child: &mut Child,
+    held: Arc<std::sync::atomic::AtomicBool>,
+) -> Arc<Mutex<Vec<String>>> {
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let stdout = child
         .stdout
@@ -62,11 +72,17 @@ pub fn capture_output(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
         .stderr
         .take()
         .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>);
-    for pipe in [stdout, stderr].into_iter().flatten() {
+    for (pipe, gated) in [(stdout, true), (stderr, false)] {
+        let Some(pipe) = pipe else { continue };
         let lines = lines.clone();
+        let held = held.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 lines.lock().unwrap().push(line);
+                // Ends with the process: its pipe closes, and the read above returns.
+                while gated && held.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
             }
         });
     }

@@ -10,7 +10,7 @@ use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region};
 use crate::poll;
 
 /// The Python that has moto: `EDGEGUARD_MOTO_PYTHON`, or the one `scripts/test` installs.
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("EDGEGUARD_MOTO_PYTHON") {
         return p.into();
     }

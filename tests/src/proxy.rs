@@ -40,6 +40,8 @@ pub struct Builder {
     env: Vec<(String, String)>,
     internal: bool,
     fd_limit: Option<u64>,
+    /// Set: stdout is not read while it is true.
+    stdout_held: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Builder {
@@ -60,6 +62,7 @@ impl Builder {
             env: vec![("EDGEGUARD_LOG".into(), "info".into())],
             internal: false,
             fd_limit: None,
+            stdout_held: None,
         }
     }
 
@@ -93,6 +96,13 @@ impl Builder {
     /// Runs the proxy with at most `n` open file descriptors (RLIMIT_NOFILE).
     pub fn fd_limit(mut self, n: u64) -> Self {
         self.fd_limit = Some(n);
+        self
+    }
+
+    /// Reads the process's stdout only while `held` is false (see
+    /// [`crate::capture_output_gated`]).
+    pub fn stdout_held_by(mut self, held: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.stdout_held = Some(held);
         self
     }
 
@@ -136,7 +146,7 @@ impl Builder {
             }
         }
         let mut child = command.spawn().expect("start edgeguard-proxy");
-        let lines = crate::capture_output(&mut child);
+        let lines = crate::capture_output_gated(&mut child, self.stdout_held.unwrap_or_default());
         let mut proxy = Proxy {
             child,
             lines,

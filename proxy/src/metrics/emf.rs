@@ -164,8 +164,18 @@ pub async fn run(
             () = stop.cancelled() => true,
         };
         let records = exporter.records(&shared.metrics, now_ms());
-        if let Err(e) = write_records(&mut std::io::stdout().lock(), &records) {
-            tracing::warn!(error = %e, "cannot write EMF records to stdout");
+        // With the awslogs driver in blocking mode a write waits while CloudWatch Logs
+        // does: on the blocking pool, so no runtime worker (no request) waits with it.
+        // Nothing is lost meanwhile: the counters keep counting, and the next records
+        // carry what this interval's wait held back.
+        let written = tokio::task::spawn_blocking(move || {
+            write_records(&mut std::io::stdout().lock(), &records)
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write EMF records to stdout"),
+            Err(e) => tracing::warn!(error = %e, "the EMF writer stopped"),
         }
         if last {
             return;

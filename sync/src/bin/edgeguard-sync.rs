@@ -95,6 +95,14 @@ enum Command {
     },
     /// Check the configuration and exit (0, or 64 with every problem); calls nothing
     CheckConfig,
+    /// The two ends of a guarded stack deploy (scripts/deploy-stack): `begin` takes the
+    /// deploy lock only when no rotation is under way, AWSPREVIOUS is pruned and `status`
+    /// shows no drift (exit 1 otherwise, changing nothing); `end` releases it and prints
+    /// `status` (exit 2 on drift). While the lock is held, new rotations and prunes wait
+    Guard {
+        #[command(subcommand)]
+        action: GuardAction,
+    },
     /// One rotation step, as the rotation Lambda calls them
     Step {
         step: StepName,
@@ -102,6 +110,21 @@ enum Command {
         #[arg(long)]
         token: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum GuardAction {
+    /// Take the deploy lock
+    Begin {
+        /// Who deploys, shown to anyone the lock stops (letters, digits, spaces, _.:/=+-@)
+        #[arg(long, default_value = "a stack deploy")]
+        holder: String,
+        /// How long the lock holds at most (a deploy that dies releases it by expiring)
+        #[arg(long = "for", value_parser = humantime::parse_duration, default_value = "2h")]
+        hold: Duration,
+    },
+    /// Release the deploy lock and print `status`
+    End,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -235,6 +258,9 @@ async fn run(command: Command, config: Config) -> ExitCode {
         return drill(&sdk, &config, rps, before, after, timeout, json, junit).await;
     }
     let rotation: Rotation = aws::rotation(&sdk, &config, Box::new(Lines));
+    if let Command::Guard { action } = command {
+        return guard(&rotation, action).await;
+    }
     let result = match command {
         Command::Status { json } => {
             return match status::status(&rotation).await {
@@ -263,7 +289,7 @@ async fn run(command: Command, config: Config) -> ExitCode {
             ignore_evidence,
         } => rotation.prune_with(force, ignore_evidence).await,
         Command::Rollback => rotation.rollback().await,
-        Command::CheckConfig | Command::Drill { .. } => Ok(()),
+        Command::CheckConfig | Command::Drill { .. } | Command::Guard { .. } => Ok(()),
         Command::Step { step, token } => match step {
             StepName::Create => rotation.create(&token).await,
             StepName::Set => rotation.set(&token).await,
@@ -277,6 +303,42 @@ async fn run(command: Command, config: Config) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `guard begin` (exit 1 when refused) and `guard end` (exit 2 on drift).
+async fn guard(rotation: &Rotation, action: GuardAction) -> ExitCode {
+    match action {
+        GuardAction::Begin { holder, hold } => {
+            match edgeguard_sync::guard::begin(rotation, &holder, hold).await {
+                Ok(lock) => {
+                    eprintln!("deploy lock taken: {}", lock.to_tag());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        GuardAction::End => match edgeguard_sync::guard::end(rotation).await {
+            Ok(report) => {
+                eprintln!("deploy lock released");
+                print!("{}", report.text());
+                if report.drift.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    eprintln!(
+                        "DRIFT after the deploy: the stack changed what the rotator owns; see docs/runbook.md, \"Stack updates\""
+                    );
+                    ExitCode::from(EX_DRIFT)
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

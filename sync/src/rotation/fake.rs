@@ -160,6 +160,12 @@ impl SecretStore for World {
             versions: s.versions.iter().map(|(v, _)| v.clone()).collect(),
             finished_at: s.finished_at,
             finished_version: s.finished_version.clone(),
+            lock: s
+                .tags
+                .iter()
+                .rev()
+                .find(|(k, _)| k == crate::lock::TAG)
+                .and_then(|(_, v)| crate::lock::Lock::from_tag(v)),
             rotation_enabled: true,
         })
     }
@@ -259,6 +265,11 @@ impl SecretStore for World {
 
     async fn tag(&self, key: &str, value: &str) -> Result<(), SyncError> {
         self.state().tags.push((key.into(), value.into()));
+        Ok(())
+    }
+
+    async fn untag(&self, key: &str) -> Result<(), SyncError> {
+        self.state().tags.retain(|(k, _)| k != key);
         Ok(())
     }
 }

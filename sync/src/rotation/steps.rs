@@ -71,6 +71,7 @@ impl Rotation {
                 "the secret has no AWSCURRENT version".into(),
             ));
         }
+        self.not_locked(&state, "a new rotation")?;
         self.check_acceptors().await?;
         self.check_injectors().await?;
         self.prune_before_a_new_rotation().await?;
@@ -398,6 +399,7 @@ impl Rotation {
     /// The prune itself (see [`Self::prune_with`]).
     async fn narrow(&self, force: bool, ignore_evidence: bool) -> Result<(), SyncError> {
         let mut staged = self.staged().await?;
+        self.not_locked(&staged.state, "the prune")?;
         if !force {
             self.record_window_start(&staged).await?;
             staged = self.staged().await?;

@@ -78,6 +78,7 @@ impl SecretStore for SecretsManagerStore {
             .and_then(|v| OffsetDateTime::parse(v, &Rfc3339).ok())
             .map(SystemTime::from);
         let finished_version = tag(FINISHED_VERSION_TAG).map(str::to_owned);
+        let lock = tag(crate::lock::TAG).and_then(crate::lock::Lock::from_tag);
         let mut versions: Vec<Version> = described
             .version_ids_to_stages()
             .into_iter()
@@ -117,6 +118,7 @@ impl SecretStore for SecretsManagerStore {
             versions,
             finished_at,
             finished_version,
+            lock,
             rotation_enabled: described.rotation_enabled().unwrap_or(false),
         })
     }
@@ -195,6 +197,17 @@ impl SecretStore for SecretsManagerStore {
             .send()
             .await
             .map_err(|e| aws(&self.name, "TagResource", e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, key: &str) -> Result<(), SyncError> {
+        self.client
+            .untag_resource()
+            .secret_id(&self.secret_id)
+            .tag_keys(key)
+            .send()
+            .await
+            .map_err(|e| aws(&self.name, "UntagResource", e))?;
         Ok(())
     }
 
