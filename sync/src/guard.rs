@@ -118,6 +118,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(lock.holder, "deploy _7");
+        let shown = status::status(&r).await.unwrap().text();
+        assert!(
+            shown.contains("a stack deploy holds the deploy lock (deploy _7; until"),
+            "{shown}"
+        );
         // While it is held: no new rotation, no prune; another deploy is refused too.
         world.register_pending("t-2");
         let e = r.create("t-2").await.unwrap_err();

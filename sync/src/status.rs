@@ -24,6 +24,8 @@ pub struct Report {
     pub evidence: Option<EvidenceReport>,
     /// Worth knowing, not drift (the exit code does not change).
     pub warnings: Vec<String>,
+    /// The deploy lock while a stack deploy holds it (`<holder>; until <time>`).
+    pub deploy_lock: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -250,6 +252,12 @@ pub async fn status(rotation: &Rotation) -> Result<Report, SyncError> {
         drift,
         evidence,
         warnings,
+        deploy_lock: staged
+            .state
+            .lock
+            .as_ref()
+            .filter(|l| l.held_at(rotation.now()))
+            .map(|l| l.to_tag()),
     })
 }
 
@@ -321,6 +329,11 @@ impl Report {
         }
         if self.rotation_in_progress {
             out.push_str("a rotation is in progress\n");
+        }
+        if let Some(lock) = &self.deploy_lock {
+            out.push_str(&format!(
+                "a stack deploy holds the deploy lock ({lock}): new rotations and prunes wait\n"
+            ));
         }
         for w in &self.warnings {
             out.push_str(&format!("WARNING: {w}\n"));
