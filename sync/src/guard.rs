@@ -72,8 +72,7 @@ pub async fn end(rotation: &Rotation) -> Result<Report, SyncError> {
 mod tests {
     use super::*;
     use crate::config::Timing;
-    use crate::rotation::Clock;
-    use crate::rotation::fake::World;
+    use crate::rotation::fake::{World, paused_clock};
 
     const TIMING: Timing = Timing {
         acceptor_settle: Duration::from_secs(90),
@@ -82,11 +81,8 @@ mod tests {
     };
 
     fn rotation(world: &World) -> Rotation {
-        let base = std::time::SystemTime::now();
-        let start = tokio::time::Instant::now();
-        let clock: Clock = std::sync::Arc::new(move || base + start.elapsed());
         Rotation::new("fake", Box::new(world.clone()), TIMING)
-            .with_clock(clock)
+            .with_clock(paused_clock())
             .with_acceptor(world.acceptor(0))
             .with_injector(world.injector(0))
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::fake::{FakeWitness, World};
+use super::fake::{FakeWitness, World, paused_clock};
 use super::*;
 use crate::config::{Evidence, Timing};
 use crate::store::PRUNED_WITHOUT_EVIDENCE_TAG;
@@ -22,11 +22,8 @@ const SETTINGS: Evidence = Evidence {
 };
 
 fn rotation(world: &World, witness: &FakeWitness) -> Rotation {
-    let base = std::time::SystemTime::now();
-    let start = tokio::time::Instant::now();
-    let clock: Clock = std::sync::Arc::new(move || base + start.elapsed());
     Rotation::new("fake", Box::new(world.clone()), TIMING)
-        .with_clock(clock)
+        .with_clock(paused_clock())
         .with_acceptor(world.acceptor(0))
         .with_injector(world.injector(0))
         .with_evidence(vec![Box::new(witness.clone())], SETTINGS.clone())

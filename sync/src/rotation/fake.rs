@@ -68,6 +68,14 @@ impl State {
     }
 }
 
+/// Wall-clock time that moves with tokio's (paused) clock: the window counts from a
+/// wall-clock tag, and the tests advance tokio's.
+pub(crate) fn paused_clock() -> crate::rotation::Clock {
+    let base = SystemTime::now();
+    let start = tokio::time::Instant::now();
+    Arc::new(move || base + start.elapsed())
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct World(pub Arc<Mutex<State>>);
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::fake::World;
+use super::fake::{World, paused_clock};
 use super::*;
 use crate::config::Timing;
 use crate::targets::rules;
@@ -14,13 +14,6 @@ const TIMING: Timing = Timing {
     dual_accept_window: Duration::from_secs(900),
     cloudfront_deploy_timeout: Duration::from_secs(1500),
 };
-
-/// Wall-clock time that moves with tokio's (paused) clock.
-fn paused_clock() -> Clock {
-    let base = std::time::SystemTime::now();
-    let start = tokio::time::Instant::now();
-    std::sync::Arc::new(move || base + start.elapsed())
-}
 
 fn rotation(world: &World) -> Rotation {
     Rotation::new("fake", Box::new(world.clone()), TIMING)

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use super::fake::World;
+use super::fake::{World, paused_clock};
 use super::*;
 use crate::config::Timing;
 
@@ -19,13 +19,6 @@ fn rotation(world: &World, acceptors: usize, injectors: usize) -> Rotation {
         r = r.with_injector(world.injector(i));
     }
     r
-}
-
-/// Wall-clock time that moves with tokio's (paused) clock.
-fn paused_clock() -> Clock {
-    let base = std::time::SystemTime::now();
-    let start = tokio::time::Instant::now();
-    std::sync::Arc::new(move || base + start.elapsed())
 }
 
 #[tokio::test(start_paused = true)]

@@ -39,6 +39,20 @@ use crate::error::{SyncError, aws};
 use crate::rotation::Progress;
 use crate::value::{Secret, TargetValue};
 
+/// Each integration as [`crate::origin::pick`] weighs it: named, and the URI it sends to.
+fn described<I: std::borrow::Borrow<Integration>>(integrations: &[I]) -> Vec<(String, &str)> {
+    integrations
+        .iter()
+        .map(|i| {
+            let i = i.borrow();
+            (
+                format!("integration {}", i.integration_id().unwrap_or_default()),
+                i.integration_uri().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// How often an auto-deploy stage or a new deployment is asked about while waiting.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -165,16 +179,7 @@ impl HttpApiInjector {
                 }
             }
             if !self.origins.is_empty() {
-                let candidates: Vec<(String, &str)> = chosen
-                    .iter()
-                    .map(|i| {
-                        (
-                            format!("integration {}", id(i)),
-                            i.integration_uri().unwrap_or_default(),
-                        )
-                    })
-                    .collect();
-                let (_, off) = crate::origin::pick(&candidates, &self.origins)
+                let (_, off) = crate::origin::pick(&described(&chosen), &self.origins)
                     .map_err(|e| SyncError::Refused(format!("{}: {e}", self.name)))?;
                 if !off.is_empty() {
                     return Err(SyncError::Refused(format!(
@@ -205,16 +210,7 @@ impl HttpApiInjector {
                 ));
             }
         }
-        let described: Vec<(String, &str)> = candidates
-            .iter()
-            .map(|i| {
-                (
-                    format!("integration {}", id(i)),
-                    i.integration_uri().unwrap_or_default(),
-                )
-            })
-            .collect();
-        let (picked, off) = crate::origin::pick(&described, &self.origins)
+        let (picked, off) = crate::origin::pick(&described(&candidates), &self.origins)
             .map_err(|e| SyncError::Refused(format!("{}: {e}", self.name)))?;
         left.extend(off);
         let chosen: Vec<Integration> = picked.into_iter().map(|k| candidates[k].clone()).collect();
