@@ -54,6 +54,8 @@ pub(super) const DEFAULT_INGESTION_MARGIN: &str = "5m";
 const FRESH_SPAN: Duration = Duration::from_secs(300);
 
 const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
 
 impl Evidence {
     /// The newest part of any period that CloudWatch may not show yet.
@@ -122,36 +124,44 @@ pub(super) const SOURCE_KEYS: &[&str] = &["namespace", "region", "account"];
 impl RawEvidence {
     /// Checks every key, pushing each problem (named by its key) onto `errors`.
     pub(super) fn check(self, errors: &mut Vec<String>) -> Evidence {
-        let mut duration = |key: &str, v: Option<String>, default: &str, min: Duration| {
-            let text = v.unwrap_or_else(|| default.into());
-            match humantime::parse_duration(&text) {
-                Ok(d) if d >= min => d,
-                Ok(_) => {
-                    errors.push(format!(
-                        "evidence.{key}: \"{text}\" is shorter than {}",
-                        humantime::format_duration(min)
-                    ));
-                    min
+        let mut duration =
+            |key: &str, v: Option<String>, default: &str, min: Duration, max: Duration| {
+                let text = v.unwrap_or_else(|| default.into());
+                match humantime::parse_duration(&text) {
+                    Ok(d) if d >= min && d <= max => d,
+                    Ok(d) => {
+                        let (what, bound) = if d < min {
+                            ("shorter", min)
+                        } else {
+                            ("longer", max)
+                        };
+                        errors.push(format!(
+                            "evidence.{key}: \"{text}\" is {what} than {}",
+                            humantime::format_duration(bound)
+                        ));
+                        bound
+                    }
+                    Err(e) => {
+                        errors.push(format!("evidence.{key}: \"{text}\" is not a duration: {e}"));
+                        min
+                    }
                 }
-                Err(e) => {
-                    errors.push(format!("evidence.{key}: \"{text}\" is not a duration: {e}"));
-                    min
-                }
-            }
-        };
+            };
         let emf_interval = duration(
             "emf_interval",
             self.emf_interval,
             DEFAULT_EMF_INTERVAL,
             Duration::from_secs(1),
+            HOUR,
         );
         let ingestion_margin = duration(
             "ingestion_margin",
             self.ingestion_margin,
             DEFAULT_INGESTION_MARGIN,
             Duration::ZERO,
+            HOUR,
         );
-        let timeout = duration("timeout", self.timeout, DEFAULT_TIMEOUT, MINUTE);
+        let timeout = duration("timeout", self.timeout, DEFAULT_TIMEOUT, MINUTE, 7 * DAY);
         let quiet_text = self
             .quiet_period
             .unwrap_or_else(|| DEFAULT_QUIET_PERIOD.into());
@@ -163,6 +173,10 @@ impl RawEvidence {
             ingestion_margin,
         };
         match humantime::parse_duration(&quiet_text) {
+            // CloudWatch keeps one-minute datapoints for 15 days; a day is plenty to prove.
+            Ok(d) if d > DAY => errors.push(format!(
+                "evidence.quiet_period: \"{quiet_text}\" is longer than 1day"
+            )),
             Ok(d) if d >= evidence.min_quiet_period() => evidence.quiet_period = d,
             Ok(_) => errors.push(format!(
                 "evidence.quiet_period: \"{quiet_text}\" is too short to prove anything: every proxy writes its counts once per emf_interval ({}) and CloudWatch sums whole minutes, so at least {} must be seen without AWSPREVIOUS (the newest {} of any period, emf_interval + ingestion_margin, are read as well but prove nothing)",

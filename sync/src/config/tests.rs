@@ -82,6 +82,22 @@ fn the_evidence_section_has_defaults_and_checked_durations() {
 }
 
 #[test]
+fn evidence_durations_are_bounded_so_their_sums_cannot_overflow() {
+    let e = Config::from_toml(&format!(
+        "{FULL}\n[evidence]\nquiet_period = \"10000000000d\"\nemf_interval = \"2h\"\ningestion_margin = \"99999999999999d\"\ntimeout = \"30d\"\n"
+    ))
+    .unwrap_err();
+    for key in [
+        "evidence.quiet_period: \"10000000000d\" is longer than 1day",
+        "evidence.emf_interval: \"2h\" is longer than 1h",
+        "evidence.ingestion_margin:",
+        "evidence.timeout: \"30d\" is longer than 7days",
+    ] {
+        assert!(e.0.iter().any(|m| m.starts_with(key)), "{key} missing: {e}");
+    }
+}
+
+#[test]
 fn a_quiet_period_too_short_to_prove_anything_is_refused_and_says_why() {
     // A 3-minute EMF interval: every proxy writes once per 3m, so 2m proves nothing.
     let e = Config::from_toml(&format!(
