@@ -3,13 +3,12 @@
 //! Gateway and CloudFront. moto cannot deploy the reference template (ECS, the WAF
 //! association, …), so the `aws` CLI is a double (`fake_aws`): it records every call and,
 //! on `cloudformation deploy`, does to the emulator what the test asks CloudFormation to
-//! have done (try a rotation meanwhile; promote a new AWSCURRENT, as an edited
-//! GenerateSecretString makes it do).
+//! have done (try a rotation meanwhile; write over a field the rotator owns).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use edgeguard_tests::world::{SECRET, TIMING, World};
+use edgeguard_tests::world::{TIMING, World};
 use edgeguard_tests::{moto, secret_like};
 
 /// A rotation's token (ClientRequestToken) per attempt: a rolled-back version keeps its id.
@@ -35,14 +34,14 @@ elif args[:2] == ["cloudformation", "deploy"]:
         r = subprocess.run([os.environ["EDGEGUARD_SYNC"], "--config", os.environ["FAKE_SYNC_CONFIG"],
                             "step", "create", "--token", "{during}"], capture_output=True, text=True)
         call["rotation"] = {{"code": r.returncode, "stderr": r.stderr}}
-    if os.environ.get("FAKE_DEPLOY_NEW_CURRENT") == "1":
+    if os.environ.get("FAKE_DEPLOY_WRITES_OVER") == "1":
         # The tests point these at no file (the SDK must not read a developer's); botocore
         # refuses a missing one.
         for key in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
             os.environ.pop(key, None)
-        sm = boto3.client("secretsmanager", region_name=os.environ["AWS_REGION"])
-        sm.update_secret(SecretId="{SECRET}",
-                         SecretString=json.dumps({{"header": "x-origin-verify", "value": "N" * 43}}))
+        api = boto3.client("apigateway", region_name=os.environ["AWS_REGION"])
+        api.update_stage(restApiId=os.environ["FAKE_REST_API"], stageName="prod",
+                         patchOperations=[{{"op": "replace", "path": "/variables/originVerify", "value": "N" * 43}}])
     code = int(os.environ.get("FAKE_DEPLOY_EXIT", "0"))
 with open(os.path.join(here, "calls.jsonl"), "a") as f:
     f.write(json.dumps(call) + "\n")
@@ -200,10 +199,19 @@ async fn the_stack_is_updated_only_between_rotations_and_under_the_lock() {
     let (code, _, err) = world.sync(&["rollback"]);
     assert_eq!(code, 0, "{err}");
 
-    // An update that promoted a new AWSCURRENT (an edited GenerateSecretString): no door
-    // sends it and the WAF does not accept it. The script fails loudly on the drift.
+    // An update that wrote over the REST stage variable with a value that is no staged
+    // version's (what CloudFormation does with a stale or edited value): the stage sends
+    // what no acceptor takes. The script fails loudly on the drift. (moto's UpdateSecret
+    // can leave AWSCURRENT on two versions, so a promoted secret is not the case used.)
     let dir = tempfile::tempdir().unwrap();
-    let (code, out) = deploy(&world, dir.path(), &[("FAKE_DEPLOY_NEW_CURRENT", "1")]);
+    let (code, out) = deploy(
+        &world,
+        dir.path(),
+        &[
+            ("FAKE_DEPLOY_WRITES_OVER", "1"),
+            ("FAKE_REST_API", &world.rest_api_id),
+        ],
+    );
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("DRIFT"), "{out}");
     assert!(!out.contains(&v0), "never a value in the output");
