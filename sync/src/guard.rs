@@ -71,21 +71,7 @@ pub async fn end(rotation: &Rotation) -> Result<Report, SyncError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Timing;
-    use crate::rotation::fake::{World, paused_clock};
-
-    const TIMING: Timing = Timing {
-        acceptor_settle: Duration::from_secs(90),
-        dual_accept_window: Duration::from_secs(900),
-        cloudfront_deploy_timeout: Duration::from_secs(1500),
-    };
-
-    fn rotation(world: &World) -> Rotation {
-        Rotation::new("fake", Box::new(world.clone()), TIMING)
-            .with_clock(paused_clock())
-            .with_acceptor(world.acceptor(0))
-            .with_injector(world.injector(0))
-    }
+    use crate::rotation::fake::{TIMING, World, one_of_each as rotation};
 
     #[tokio::test(start_paused = true)]
     async fn the_lock_is_taken_only_between_rotations_and_the_rotator_respects_it() {

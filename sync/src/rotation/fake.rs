@@ -76,6 +76,21 @@ pub(crate) fn paused_clock() -> crate::rotation::Clock {
     Arc::new(move || base + start.elapsed())
 }
 
+/// The production defaults: 90 s settle, a 15-minute window, a 25-minute CloudFront wait.
+pub(crate) const TIMING: crate::config::Timing = crate::config::Timing {
+    acceptor_settle: Duration::from_secs(90),
+    dual_accept_window: Duration::from_secs(900),
+    cloudfront_deploy_timeout: Duration::from_secs(1500),
+};
+
+/// A rotation of `world` with one acceptor and one injector, on the paused clock.
+pub(crate) fn one_of_each(world: &World) -> crate::rotation::Rotation {
+    crate::rotation::Rotation::new("fake", Box::new(world.clone()), TIMING)
+        .with_clock(paused_clock())
+        .with_acceptor(world.acceptor(0))
+        .with_injector(world.injector(0))
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct World(pub Arc<Mutex<State>>);
 

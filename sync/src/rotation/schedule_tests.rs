@@ -4,23 +4,9 @@
 
 use std::time::Duration;
 
-use super::fake::{World, paused_clock};
+use super::fake::{TIMING, World, one_of_each as rotation, paused_clock};
 use super::*;
-use crate::config::Timing;
 use crate::targets::rules;
-
-const TIMING: Timing = Timing {
-    acceptor_settle: Duration::from_secs(90),
-    dual_accept_window: Duration::from_secs(900),
-    cloudfront_deploy_timeout: Duration::from_secs(1500),
-};
-
-fn rotation(world: &World) -> Rotation {
-    Rotation::new("fake", Box::new(world.clone()), TIMING)
-        .with_clock(paused_clock())
-        .with_acceptor(world.acceptor(0))
-        .with_injector(world.injector(0))
-}
 
 const NEXT: &str = "9b1f3c1e-7d2a-4c55-9a0e-3f6b8d2c4e10";
 
