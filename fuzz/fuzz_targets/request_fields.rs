@@ -1,18 +1,19 @@
 //! The one walk over a request's fields (`fields::Fields`) against the lookups it replaced.
-//! For any list of fields, what the walk says (keep-alive for HTTP/1.0 and 1.1, `Host`,
-//! `Upgrade`, the edge) and what its hop-by-hop removal leaves, of a request and of a
-//! response, must equal what the plain rule gives: a lookup per question, and a removal of
-//! every listed field and every field `Connection` names.
+//! For any list of fields, what the walk says (keep-alive for HTTP/1.0 and 1.1, how many
+//! `Host` and `Content-Length`, `Transfer-Encoding`, `Upgrade`, the edge) and what its
+//! hop-by-hop removal leaves, of a request and of a response, must equal what the plain
+//! rule gives: a lookup per question, and a removal of every listed field and every field
+//! `Connection` names but those that frame or route the message.
 #![no_main]
 
 use edgeguard_proxy::edge::Edge;
 use edgeguard_proxy::fields::{Fields, remove_hop_by_hop, remove_request_hop_by_hop};
-use http::header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA};
 use http::{HeaderMap, HeaderName, HeaderValue, Version};
 use libfuzzer_sys::fuzz_target;
 
 /// Names the walk matches, reachable by a one-byte index so the fuzzer finds them fast.
-const NAMES: [&str; 14] = [
+const NAMES: [&str; 15] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -27,10 +28,11 @@ const NAMES: [&str; 14] = [
     "x-amzn-apigateway-api-id",
     "x-origin-verify",
     "x-named",
+    "content-length",
 ];
 
 fuzz_target!(|data: &[u8]| {
-    // Fields separated by 0xFE; each "name\0value", or an index byte < 14 then the value.
+    // Fields separated by 0xFE; each "name\0value", or an index byte < 15 then the value.
     let mut headers = HeaderMap::new();
     for field in data.split(|b| *b == 0xfe) {
         let (name, value) = match field.first() {
@@ -55,7 +57,12 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     assert!(!fields.keeps_alive(Version::HTTP_2));
-    assert_eq!(fields.has_host(), headers.contains_key(HOST));
+    assert_eq!(usize::from(fields.hosts()), headers.get_all(HOST).iter().count().min(2));
+    assert_eq!(
+        usize::from(fields.content_lengths()),
+        headers.get_all(CONTENT_LENGTH).iter().count().min(2)
+    );
+    assert_eq!(fields.has_transfer_encoding(), headers.contains_key(TRANSFER_ENCODING));
     assert_eq!(fields.has_upgrade(), headers.contains_key(UPGRADE));
     assert_eq!(fields.edge(), edge(&headers));
     assert_eq!(fields.edge(), Edge::of(&headers));
@@ -106,8 +113,9 @@ fn edge(headers: &HeaderMap) -> Edge {
     }
 }
 
-/// Every field `Connection` names (but `keep-alive` and `close`), then every listed one,
-/// each by its own removal; `Trailer` from requests only.
+/// Every field `Connection` names (but `keep-alive` and `close`, and the fields that frame
+/// or route the message), then every listed one, each by its own removal; `Trailer` from
+/// requests only.
 fn remove_plainly(headers: &mut HeaderMap, request: bool) {
     let named: Vec<HeaderName> = headers
         .get_all(CONNECTION)
@@ -117,6 +125,7 @@ fn remove_plainly(headers: &mut HeaderMap, request: bool) {
         .map(str::trim)
         .filter(|n| !n.eq_ignore_ascii_case("keep-alive") && !n.eq_ignore_ascii_case("close"))
         .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+        .filter(|n| *n != HOST && *n != CONTENT_LENGTH && *n != TRANSFER_ENCODING)
         .collect();
     for name in named {
         headers.remove(name);

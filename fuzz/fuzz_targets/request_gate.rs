@@ -6,8 +6,17 @@
 //!   name the client itself sent (a client may put the secret anywhere it likes: the proxy
 //!   must not copy it anywhere);
 //! - nothing reaches the upstream without the secret in the input, except a GET or HEAD of
-//!   the health path.
+//!   the health path;
+//! - every request that reaches it has exactly one `Host`, and (over HTTP/1.1, whose bytes
+//!   the oracle can read) that value is in the input: the client's `Host`, or the
+//!   authority of an absolute-form target; never CONNECT;
+//! - over HTTP/1.1, the upstream never receives more complete requests than the input
+//!   holds: a request the client did not finish (the input ends mid-body) is never
+//!   completed (`complete_requests`, a plain reading of RFC 9112 §6.3 with httparse).
 #![no_main]
+
+#[path = "common/proxy_stage.rs"]
+mod proxy_stage;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,10 +24,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use edgeguard_proxy::app::Stack;
-use edgeguard_proxy::auth::{AcceptedSet, AcceptedValue, Secret};
-use edgeguard_proxy::config;
-use edgeguard_proxy::gate::Listener;
 use http::{HeaderMap, HeaderName, Method};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -26,12 +31,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use libfuzzer_sys::fuzz_target;
+use proxy_stage::SECRET;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
-const SECRET: &str = "kq3Zr0c1T9xW5yPp8N2bVfLmHs7Ud4Ea6GoJiRtYeQw";
 const HEADER: HeaderName = HeaderName::from_static("x-origin-verify");
 
 /// What the upstream saw of one request.
@@ -40,6 +45,8 @@ struct Seen {
     path: String,
     headers: HeaderMap,
     trailers: Option<HeaderMap>,
+    /// The body arrived whole (by its framing) rather than cut off.
+    complete: bool,
 }
 
 struct Stage {
@@ -122,6 +129,7 @@ async fn start(
                             method: parts.method,
                             path: parts.uri.path().to_owned(),
                             headers: parts.headers,
+                            complete: collected.is_some(),
                             trailers: collected.and_then(|c| c.trailers().cloned()),
                         });
                         let mut response =
@@ -142,48 +150,35 @@ async fn start(
             });
         }
     });
-    let set = AcceptedSet::new(vec![AcceptedValue::new(
-        "current".into(),
-        "v1".into(),
-        Secret::new(SECRET.as_bytes()).unwrap(),
-        Arc::default(),
-    )])
-    .unwrap();
     // Built and served as the binary's own (`app::Stack`), with short limits so that an
     // input that stalls costs little.
     let upstream_url = format!("http://{upstream_addr}");
-    let config = config::from_args(&[
-        "--upstream",
+    let addr = proxy_stage::serve(
         &upstream_url,
-        "--secret-source",
-        "env:EDGEGUARD_FUZZ_UNUSED",
-        "--header",
-        HEADER.as_str(),
-        "--health-path",
-        "/healthz",
-        "--upstream-connect-timeout",
-        "1s",
-        "--upstream-timeout",
-        "2s",
-        "--upstream-pool-idle-timeout",
-        "4s",
-        "--idle-timeout",
-        "2s",
-        "--header-read-timeout",
-        "500ms",
-        "--max-header-bytes",
-        "16384",
-        "--tls-handshake-timeout",
-        "1s",
-        "--max-connections",
-        "256",
-    ])
-    .unwrap();
-    let stack = Stack::new(&config);
-    stack.shared.accepted.store(Some(Arc::new(set)));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    stack.serve(Listener::Enforcing, listener, None);
+        &[
+            "--header",
+            HEADER.as_str(),
+            "--health-path",
+            "/healthz",
+            "--upstream-connect-timeout",
+            "1s",
+            "--upstream-timeout",
+            "2s",
+            "--upstream-pool-idle-timeout",
+            "4s",
+            "--idle-timeout",
+            "2s",
+            "--header-read-timeout",
+            "500ms",
+            "--max-header-bytes",
+            "16384",
+            "--tls-handshake-timeout",
+            "1s",
+            "--max-connections",
+            "256",
+        ],
+    )
+    .await;
     (addr, upstream_addr)
 }
 
@@ -267,6 +262,16 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
         }
+        assert_ne!(s.method, Method::CONNECT, "a CONNECT reached the upstream");
+        let hosts: Vec<_> = s.headers.get_all(http::header::HOST).iter().collect();
+        assert_eq!(hosts.len(), 1, "{} {} reached the upstream with {} Host fields", s.method, s.path, hosts.len());
+        if !h2 {
+            assert!(
+                hosts[0].is_empty() || contains(data, hosts[0].as_bytes()) || hosts[0].as_bytes() == stage.upstream.to_string().as_bytes(),
+                "a Host the client did not send: {:?}",
+                hosts[0]
+            );
+        }
         let health = (s.method == Method::GET || s.method == Method::HEAD) && s.path == "/healthz";
         assert!(
             with_secret || health,
@@ -275,4 +280,91 @@ fuzz_target!(|data: &[u8]| {
             s.path
         );
     }
+    if !h2 {
+        if let Some(most) = complete_requests(data) {
+            let completed = stage.seen.lock().unwrap().iter().filter(|s| s.complete).count();
+            assert!(
+                completed <= most,
+                "the upstream completed {completed} requests; the input holds at most {most}"
+            );
+        }
+    }
 });
+
+/// How many requests of `data` (HTTP/1.1 on one connection) are complete, head and body
+/// (RFC 9112 §6.3: `Transfer-Encoding: chunked`, else `Content-Length`, else none).
+/// `None` when the bytes hold something this plain reading does not follow (a head
+/// httparse refuses, two lengths, a coding besides `chunked`): the proxy refuses those.
+fn complete_requests(mut data: &[u8]) -> Option<usize> {
+    let mut complete = 0;
+    loop {
+        let mut fields = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut fields);
+        let head = match req.parse(data) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Some(complete),
+            Err(_) => return None,
+        };
+        let mut length = None;
+        let mut chunked = false;
+        for f in req.headers.iter() {
+            if f.name.eq_ignore_ascii_case("content-length") {
+                let n: usize = std::str::from_utf8(f.value).ok()?.trim().parse().ok()?;
+                if length.is_some_and(|l| l != n) {
+                    return None;
+                }
+                length = Some(n);
+            } else if f.name.eq_ignore_ascii_case("transfer-encoding") {
+                if !f.value.trim_ascii().eq_ignore_ascii_case(b"chunked") || chunked {
+                    return None;
+                }
+                chunked = true;
+            }
+        }
+        data = &data[head..];
+        let body = if chunked {
+            match chunked_length(data)? {
+                Some(n) => n,
+                None => return Some(complete),
+            }
+        } else {
+            let n = length.unwrap_or(0);
+            if data.len() < n {
+                return Some(complete);
+            }
+            n
+        };
+        data = &data[body..];
+        complete += 1;
+    }
+}
+
+/// The length of a complete chunked body at the start of `data` (`Some(None)`: it is cut
+/// off; `None`: not a chunked body this reading follows).
+fn chunked_length(data: &[u8]) -> Option<Option<usize>> {
+    let mut at = 0;
+    loop {
+        let Some(line) = data[at..].windows(2).position(|w| w == b"\r\n") else {
+            return Some(None);
+        };
+        let size_text = std::str::from_utf8(&data[at..at + line]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        at += line + 2;
+        if size == 0 {
+            // Trailer lines, then an empty line.
+            loop {
+                let Some(line) = data[at..].windows(2).position(|w| w == b"\r\n") else {
+                    return Some(None);
+                };
+                at += line + 2;
+                if line == 0 {
+                    return Some(Some(at));
+                }
+            }
+        }
+        if data.len() < at + size + 2 {
+            return Some(None);
+        }
+        at += size + 2;
+    }
+}

@@ -9,10 +9,14 @@
 //! request (`benches/load/instructions.py`). One walk over the fields, matching each name
 //! once, answers all of them.
 
-use http::header::{CONNECTION, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE,
+};
 use http::{HeaderMap, Version};
 
 use crate::edge::{Clues, Edge};
+use crate::well_formed::host_ok;
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
@@ -36,7 +40,12 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 /// All of [`HOP_BY_HOP`] (requests), and all but `Trailer` (responses).
 const REQUEST_HOPS: u16 = 0xff;
 const RESPONSE_HOPS: u16 = 0x7f;
+const TRANSFER_ENCODING_BIT: u16 = 1 << 5;
 const UPGRADE_BIT: u16 = 1 << 6;
+/// Fields a `Connection` field can name but never remove: they frame or route the
+/// message (RFC 9110 §7.6.1 lets a sender list any field; removing these would change
+/// the message the app parses, not a connection option).
+const NEVER_NAMED: [HeaderName; 3] = [HOST, CONTENT_LENGTH, TRANSFER_ENCODING];
 
 /// What one walk over a message's fields found.
 #[derive(Debug, Default, Clone, Copy)]
@@ -48,7 +57,13 @@ pub struct Fields {
     /// `Connection` tokens (values that are not visible ASCII are skipped, as hyper does).
     close: bool,
     keep_alive: bool,
-    host: bool,
+    /// `Host` fields seen (saturating).
+    hosts: u8,
+    /// Every `Host` value is `host[:port]` (`well_formed::host_ok`), checked in the walk so
+    /// that nothing looks the field up again.
+    hosts_valid: bool,
+    /// `Content-Length` fields seen (saturating).
+    content_lengths: u8,
     edge: Clues,
 }
 
@@ -69,7 +84,12 @@ impl Fields {
                 "upgrade" => 6,
                 "trailer" => 7,
                 "host" => {
-                    f.host = true;
+                    f.hosts = f.hosts.saturating_add(1);
+                    f.hosts_valid = (f.hosts == 1 || f.hosts_valid) && host_ok(value.as_bytes());
+                    continue;
+                }
+                "content-length" => {
+                    f.content_lengths = f.content_lengths.saturating_add(1);
                     continue;
                 }
                 other => {
@@ -104,8 +124,23 @@ impl Fields {
         self.edge.edge()
     }
 
-    pub fn has_host(&self) -> bool {
-        self.host
+    /// How many `Host` fields (2 means two or more).
+    pub fn hosts(&self) -> u8 {
+        self.hosts.min(2)
+    }
+
+    /// Every `Host` field's value is a valid `host[:port]` (true when there is none).
+    pub fn hosts_valid(&self) -> bool {
+        self.hosts == 0 || self.hosts_valid
+    }
+
+    /// How many `Content-Length` fields (2 means two or more).
+    pub fn content_lengths(&self) -> u8 {
+        self.content_lengths.min(2)
+    }
+
+    pub fn has_transfer_encoding(&self) -> bool {
+        self.present & TRANSFER_ENCODING_BIT != 0
     }
 
     /// An `Upgrade` field is present (whether `Connection` names it is `upgrade`'s call).
@@ -130,6 +165,11 @@ impl Fields {
         self.remove(headers, REQUEST_HOPS);
     }
 
+    /// [`remove_hop_by_hop`] with this walk of the response's fields.
+    pub fn remove_response_hop_by_hop(&self, headers: &mut HeaderMap) {
+        self.remove(headers, RESPONSE_HOPS);
+    }
+
     /// Those named by `Connection`, then those of the fixed list that are present.
     fn remove(&self, headers: &mut HeaderMap, listed: u16) {
         let present = self.present & listed;
@@ -148,6 +188,7 @@ impl Fields {
                     !n.eq_ignore_ascii_case("keep-alive") && !n.eq_ignore_ascii_case("close")
                 })
                 .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+                .filter(|n| !NEVER_NAMED.contains(n))
                 .collect();
             for name in named {
                 headers.remove(name);
@@ -165,7 +206,7 @@ impl Fields {
 /// those named by `Connection`, then the fixed list (all but `Trailer`: a response's is
 /// the app's business).
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    Fields::scan(headers).remove(headers, RESPONSE_HOPS);
+    Fields::scan(headers).remove_response_hop_by_hop(headers);
 }
 
 /// [`remove_hop_by_hop`] for a request, which also loses `Trailer`.
@@ -275,6 +316,32 @@ mod tests {
     }
 
     #[test]
+    fn connection_never_removes_what_frames_or_routes_the_message() {
+        for named in [
+            "host",
+            "content-length",
+            "transfer-encoding",
+            "Host, Content-Length",
+        ] {
+            let mut h = map(&[
+                ("connection", named),
+                ("host", "app.example.com"),
+                ("content-length", "3"),
+            ]);
+            remove_request_hop_by_hop(&mut h);
+            assert_eq!(h["host"], "app.example.com", "{named}");
+            assert_eq!(h["content-length"], "3", "{named}");
+        }
+        // Transfer-Encoding still goes, as the hop-by-hop field it is (hyper re-frames).
+        let mut h = map(&[
+            ("connection", "transfer-encoding"),
+            ("transfer-encoding", "chunked"),
+        ]);
+        remove_request_hop_by_hop(&mut h);
+        assert!(h.is_empty());
+    }
+
+    #[test]
     fn keep_alive_follows_the_version_and_the_connection_field() {
         let keeps = |version, connection: &[&str]| {
             let pairs: Vec<_> = connection.iter().map(|c| ("connection", *c)).collect();
@@ -300,10 +367,20 @@ mod tests {
             ("upgrade", "websocket"),
             ("x-amz-cf-id", "abc=="),
         ]));
-        assert!(f.has_host() && f.has_upgrade());
+        assert!(f.hosts() == 1 && f.has_upgrade());
         assert_eq!(f.edge(), Edge::CloudFront);
         let f = Fields::scan(&map(&[("x-amzn-apigateway-api-id", "a1b2")]));
-        assert!(!f.has_host() && !f.has_upgrade());
+        assert!(f.hosts() == 0 && !f.has_upgrade());
         assert_eq!(f.edge(), Edge::ApiGateway);
+        let f = Fields::scan(&map(&[
+            ("host", "a"),
+            ("host", "b"),
+            ("host", "c"),
+            ("content-length", "1"),
+            ("content-length", "1"),
+            ("transfer-encoding", "chunked"),
+        ]));
+        assert_eq!((f.hosts(), f.content_lengths()), (2, 2));
+        assert!(f.has_transfer_encoding());
     }
 }

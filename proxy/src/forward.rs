@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use http::header::{HOST, HeaderValue};
+use http::header::{HOST, HeaderValue, TRANSFER_ENCODING};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 
@@ -16,7 +17,11 @@ use crate::connect::{Connector, Target};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::paired::{Paired, PairedError};
+use crate::relay;
 use crate::streams::Streams;
+use crate::well_formed::Host;
+
+const CHUNKED: HeaderValue = HeaderValue::from_static("chunked");
 
 /// Settings of the upstream client.
 #[derive(Debug, Clone)]
@@ -84,24 +89,36 @@ impl Upstream {
         self.pool_idle_timeout
     }
 
-    /// Sends `req` (already checked and stripped; `has_host` if it has a `Host`) to the
-    /// upstream by `route`; returns its response with hop-by-hop fields removed, except
-    /// the `Upgrade` of a 101 when `upgrade`.
+    /// Sends `req` (already checked and stripped) to the upstream by `route`, with `host`
+    /// as its one `Host` (`well_formed::check`); returns its response if it can be
+    /// relayed (`relay::prepare`: hop-by-hop fields removed, except the `Upgrade` of a
+    /// 101 when `upgrade`).
     pub async fn send(
         &self,
         req: Request<RequestBody>,
-        has_host: bool,
+        host: Host,
         upgrade: bool,
         route: Route<'_>,
     ) -> Result<Response<Incoming>, UpstreamFailure> {
         let (mut parts, body) = req.into_parts();
-        if !has_host {
-            // HTTP/2 carries the host as `:authority`; the app (over HTTP/1.1) wants `Host`.
-            // Failing that, the upstream's own authority, as the pool's client would send.
-            let authority = parts.uri.authority().unwrap_or(&self.authority).as_str();
-            if let Ok(host) = HeaderValue::from_str(authority) {
-                parts.headers.insert(HOST, host);
+        match host {
+            Host::Keep => {}
+            // Replaces every `host` field: HTTP/2's `:authority`, an absolute form's.
+            Host::Set(value) => {
+                parts.headers.insert(HOST, value);
             }
+            Host::Upstream => {
+                if let Ok(value) = HeaderValue::from_str(self.authority.as_str()) {
+                    parts.headers.insert(HOST, value);
+                }
+            }
+        }
+        if !body.is_end_stream() && body.size_hint().exact().is_none() {
+            // A body of unknown length goes chunked whatever the method: unless told,
+            // hyper's client sends a GET or HEAD with no body at all, and the app would get
+            // a complete request without the body the client is still sending (the
+            // request_gate fuzz target found it).
+            parts.headers.insert(TRANSFER_ENCODING, CHUNKED);
         }
         parts.version = Version::HTTP_11;
         // A connection of our own takes the origin form, `/path?query` (the pool's
@@ -134,10 +151,18 @@ impl Upstream {
                 tracing::debug!(error = %e, "upstream request failed");
                 Err(UpstreamFailure::Other)
             }
-            Ok(Ok(mut response)) => {
-                crate::upgrade::strip_response(&mut response, upgrade);
-                Ok(response)
-            }
+            Ok(Ok(mut response)) => match relay::prepare(&mut response, upgrade) {
+                Ok(()) => Ok(response),
+                Err(why) => {
+                    // Dropped: hyper's client drains its body or closes its connection.
+                    tracing::debug!(
+                        ?why,
+                        status = response.status().as_u16(),
+                        "upstream response not relayed"
+                    );
+                    Err(UpstreamFailure::Malformed)
+                }
+            },
         }
     }
 
@@ -187,17 +212,20 @@ pub enum UpstreamFailure {
     Connect,
     /// No response head within `--upstream-timeout` (504).
     Timeout,
-    /// The connection broke or the response was malformed (502).
+    /// The connection broke, or hyper could not parse the response (502).
     Other,
+    /// The response parsed but cannot be relayed as it is (`relay`): 502.
+    Malformed,
 }
 
 impl UpstreamFailure {
-    pub(crate) const ALL: [Self; 3] = [Self::Connect, Self::Timeout, Self::Other];
+    pub(crate) const ALL: [Self; 4] = [Self::Connect, Self::Timeout, Self::Other, Self::Malformed];
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Connect => "connect",
             Self::Timeout => "timeout",
             Self::Other => "other",
+            Self::Malformed => "malformed_response",
         }
     }
 }

@@ -6,13 +6,11 @@
 //! relaxed counter updates, and the forward. No lock, no log above debug, no allocation
 //! of the proxy's own besides the upstream client's.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING, UPGRADE};
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::auth::Verdict;
@@ -23,9 +21,14 @@ use crate::fields::Fields;
 use crate::forward::{Upstream, UpstreamFailure};
 use crate::state::Shared;
 use crate::upgrade::Pending;
+use crate::well_formed::{self, Host, Malformed};
 
+const CLOSE: HeaderValue = HeaderValue::from_static("close");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+/// A 405 names what is allowed (RFC 9110 §15.5.6): every method but CONNECT goes on.
+const ALLOWED: HeaderValue =
+    HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH");
 
 /// Which listener a request arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,14 +60,18 @@ pub enum Outcome {
     Bypass,
     /// 503: no accepted set is loaded yet (fail closed).
     Unavailable,
+    /// Let through by the check but not forwardable (`well_formed`): 400, 405, 501, or
+    /// an HTTP/2 stream reset.
+    Malformed,
 }
 
 impl Outcome {
-    pub(crate) const ALL: [Self; 4] = [
+    pub(crate) const ALL: [Self; 5] = [
         Self::Accepted,
         Self::Rejected,
         Self::Bypass,
         Self::Unavailable,
+        Self::Malformed,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -72,6 +79,7 @@ impl Outcome {
             Self::Rejected => "rejected",
             Self::Bypass => "bypass",
             Self::Unavailable => "unavailable",
+            Self::Malformed => "malformed",
         }
     }
 }
@@ -96,10 +104,12 @@ struct Inner {
 
 /// What to do with a request, decided before anything is forwarded.
 enum Decision {
-    /// With what the walk over its fields found (made only for requests that go on).
-    Forward(Outcome, Fields),
+    /// With what the walk over its fields found (made only for requests that pass the
+    /// check) and the `Host` the app gets.
+    Forward(Outcome, Fields, Host),
     Reject,
     Unavailable,
+    Malformed(Malformed),
 }
 
 impl Gate {
@@ -131,11 +141,13 @@ impl Gate {
 
     /// Handles one request of the connection `conn`: decides, strips, forwards and
     /// records. The connection stays busy until the response body has been sent.
+    /// A malformed request's answer carries [`Malformed`] in its extensions (HTTP/2
+    /// resets the stream instead of sending it).
     pub async fn handle(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         conn: &ConnCtx,
-    ) -> Result<Response<ProxyBody>, Infallible> {
+    ) -> Response<ProxyBody> {
         let start = Instant::now();
         let busy = conn.busy();
         let inner = &self.0;
@@ -152,7 +164,24 @@ impl Gate {
                     busy,
                 ),
             ),
-            Decision::Forward(outcome, fields) => {
+            Decision::Malformed(why) => {
+                tracing::debug!(reason = why.as_str(), "malformed request not forwarded");
+                let mut response = fixed(why.status(), why.text(), busy);
+                if why == Malformed::Connect {
+                    response.headers_mut().insert(ALLOW, ALLOWED);
+                }
+                if req.version() == Version::HTTP_2 {
+                    if why.resets_h2_stream() {
+                        response.extensions_mut().insert(why);
+                    }
+                } else {
+                    // What follows the head may be a body of unknown framing: the
+                    // connection ends after this answer (RFC 9112 §6.3).
+                    response.headers_mut().insert(CONNECTION, CLOSE);
+                }
+                (Outcome::Malformed, response)
+            }
+            Decision::Forward(outcome, fields, host) => {
                 let upgrading = conn
                     .upgrades()
                     .and_then(|_| Pending::take(&mut req, &fields));
@@ -165,10 +194,7 @@ impl Gate {
                 if let Some(upgrading) = &upgrading {
                     upgrading.restore(headers);
                 }
-                let req = req.map(RequestBody::new);
-                let sent = inner
-                    .upstream
-                    .send(req, fields.has_host(), upgrading.is_some(), route);
+                let sent = inner.upstream.send(req, host, upgrading.is_some(), route);
                 match sent.await {
                     Ok(mut response) => {
                         if let (Some(upgrading), Some(slot)) = (upgrading, conn.upgrades()) {
@@ -190,16 +216,23 @@ impl Gate {
             .shared
             .metrics
             .request(inner.listener, outcome, start.elapsed());
-        Ok(response)
+        response
     }
 
-    fn decide(&self, req: &Request<Incoming>) -> Decision {
+    fn decide(&self, req: &Request<RequestBody>) -> Decision {
         let inner = &self.0;
         // Everything after the decision reads the request's fields from this one walk
-        // over them; a rejected request is not walked.
-        let walk = || Fields::scan(req.headers());
+        // over them, which also decides whether it can be forwarded at all; a rejected
+        // request is not walked.
+        let walk = |outcome| {
+            let fields = Fields::scan(req.headers());
+            match well_formed::check(req, &fields) {
+                Ok(host) => Decision::Forward(outcome, fields, host),
+                Err(why) => Decision::Malformed(why),
+            }
+        };
         if inner.listener == Listener::Internal {
-            return Decision::Forward(Outcome::Bypass, walk());
+            return walk(Outcome::Bypass);
         }
         let accepted = inner.shared.accepted.load();
         let Some(set) = accepted.as_deref() else {
@@ -208,13 +241,16 @@ impl Gate {
             return Decision::Unavailable;
         };
         if is_health_check(req, &inner.config.health_paths) {
-            return Decision::Forward(Outcome::Bypass, walk());
+            return walk(Outcome::Bypass);
         }
         match set.check(req.headers(), &inner.config.header) {
             Verdict::Accepted(value) => {
-                let fields = walk();
-                value.record_match(fields.edge());
-                Decision::Forward(Outcome::Accepted, fields)
+                let decision = walk(Outcome::Accepted);
+                // Only a forwarded request counts as the value in use.
+                if let Decision::Forward(_, fields, _) = &decision {
+                    value.record_match(fields.edge());
+                }
+                decision
             }
             Verdict::Rejected(why) => {
                 inner.shared.metrics.rejection(why);
@@ -229,7 +265,7 @@ impl Gate {
 /// body and no upgrade. Anything else on a health path (a POST, a body, `Upgrade:
 /// websocket` or `h2c` with `HTTP2-Settings`, CONNECT) goes through the header check like
 /// any request: a bypass wider than a health check would be a way in.
-fn is_health_check(req: &Request<Incoming>, health_paths: &[String]) -> bool {
+fn is_health_check(req: &Request<RequestBody>, health_paths: &[String]) -> bool {
     let method = req.method();
     let headers = req.headers();
     (method == Method::GET || method == Method::HEAD)
@@ -257,5 +293,10 @@ fn upstream_failure(failure: UpstreamFailure, busy: BusyGuard) -> Response<Proxy
         }
         UpstreamFailure::Connect => fixed(StatusCode::BAD_GATEWAY, "upstream unreachable\n", busy),
         UpstreamFailure::Other => fixed(StatusCode::BAD_GATEWAY, "upstream failed\n", busy),
+        UpstreamFailure::Malformed => fixed(
+            StatusCode::BAD_GATEWAY,
+            "upstream response malformed\n",
+            busy,
+        ),
     }
 }

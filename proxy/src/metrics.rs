@@ -67,9 +67,9 @@ struct VersionLabel {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    requests: [[Counter; 4]; 2],
+    requests: [[Counter; Outcome::ALL.len()]; Listener::ALL.len()],
     rejections: [Counter; 3],
-    upstream_errors: [Counter; 3],
+    upstream_errors: [Counter; UpstreamFailure::ALL.len()],
     durations: [Histogram; 2],
     /// success, error
     refresh: [Counter; 2],

@@ -8,9 +8,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper::server::conn::{http1, http2};
+use std::convert::Infallible;
+
+use http::Request;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -19,9 +23,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::body::RequestBody;
 use crate::conn::ConnCtx;
 use crate::conn_clock::{self, ConnClock, Expired, TimedIo};
 use crate::gate::Gate;
+use crate::h2_server::H2Conn;
 use crate::paired::Driver;
 use crate::sniff::sniff;
 use crate::upgrade;
@@ -185,26 +191,21 @@ where
     let (conn_ctx, mut driver) = ConnCtx::new(h2, ctx.gate.upstream());
     let conn_ctx = Arc::new(conn_ctx);
     let clock = conn_ctx.clock();
-    let io = TokioIo::new(TimedIo::new(io, clock.clone()));
-    let service = {
-        let (gate, conn_ctx) = (ctx.gate.clone(), conn_ctx.clone());
-        service_fn(move |req| {
-            let (gate, conn_ctx) = (gate.clone(), conn_ctx.clone());
-            async move { gate.handle(req, &conn_ctx).await }
-        })
-    };
+    let io = TimedIo::new(io, clock.clone());
     let limits = &ctx.limits;
     let ended = if h2 {
         // Boxed: an HTTP/2 connection's state is several times an HTTP/1.1 one's, and
         // inline it would size every connection's task (most are HTTP/1.1 from the ALB).
         Box::pin(async {
-            let mut http = http2::Builder::new(TokioExecutor::new());
-            http.timer(TokioTimer::new())
-                .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
-            let conn = http.serve_connection(io, service);
+            let conn = H2Conn::new(
+                io,
+                limits.max_header_bytes,
+                ctx.gate.clone(),
+                conn_ctx.clone(),
+            );
             drive(
                 conn,
-                |c| c.graceful_shutdown(),
+                H2Conn::graceful_shutdown,
                 clock,
                 &mut driver,
                 ctx,
@@ -214,12 +215,24 @@ where
         })
         .await
     } else {
+        let service = {
+            let (gate, conn_ctx) = (ctx.gate.clone(), conn_ctx.clone());
+            service_fn(move |req: Request<Incoming>| {
+                let (gate, conn_ctx) = (gate.clone(), conn_ctx.clone());
+                async move {
+                    let req = req.map(RequestBody::new);
+                    Ok::<_, Infallible>(gate.handle(req, &conn_ctx).await)
+                }
+            })
+        };
         let mut http = http1::Builder::new();
         http.keep_alive(true)
             // Our own clock keeps the idle and header-read deadlines (see conn_clock).
             .header_read_timeout(None)
             .max_header_size(limits.max_header_bytes);
-        let conn = http.serve_connection(io, service).with_upgrades();
+        let conn = http
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
         drive(
             conn,
             |c| c.graceful_shutdown(),

@@ -4,7 +4,7 @@
 //! closes. HTTP/1.1 only: HTTP/2 has no `Upgrade`.
 //!
 //! The gate calls [`Pending::take`] before forwarding and [`Pending::restore`] after the
-//! hop-by-hop removal; the forwarder keeps a 101's fields with [`strip_response`]; the
+//! hop-by-hop removal; the forwarder keeps a 101's fields (`relay::prepare`); the
 //! gate leaves the tunnel in the connection's [`Slot`] with [`Pending::complete`]; the
 //! connection task runs it with [`run_left`] once hyper has let go of the connection.
 
@@ -16,9 +16,8 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
-use crate::fields::{Fields, remove_hop_by_hop};
-
-const UPGRADE_TOKEN: HeaderValue = HeaderValue::from_static("upgrade");
+use crate::fields::Fields;
+use crate::relay::restore_upgrade;
 
 /// The two halves of an upgraded exchange, waiting for the connection to hand them over.
 #[derive(Debug)]
@@ -43,7 +42,7 @@ pub struct Pending {
 impl Pending {
     /// `Some` if `req` (whose fields are `fields`) asks for an upgrade (`Upgrade`,
     /// named by `Connection`).
-    pub fn take(req: &mut Request<Incoming>, fields: &Fields) -> Option<Self> {
+    pub fn take<B>(req: &mut Request<B>, fields: &Fields) -> Option<Self> {
         if !fields.has_upgrade() {
             return None;
         }
@@ -56,7 +55,7 @@ impl Pending {
 
     /// Puts back the two fields that hop-by-hop removal took from the request.
     pub fn restore(&self, headers: &mut HeaderMap) {
-        restore(headers, self.protocol.clone());
+        restore_upgrade(headers, self.protocol.clone());
     }
 
     /// If the app switched protocols, leaves both halves in `slot` for the connection
@@ -82,24 +81,6 @@ fn requested(headers: &HeaderMap) -> Option<HeaderValue> {
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
     named.then(|| upgrade.clone())
-}
-
-fn restore(headers: &mut HeaderMap, protocol: HeaderValue) {
-    headers.insert(CONNECTION, UPGRADE_TOKEN);
-    headers.insert(UPGRADE, protocol);
-}
-
-/// Removes the app's response's hop-by-hop fields, except the `Connection: upgrade` and
-/// `Upgrade` of a 101 answering an upgrade request (`upgrading`).
-pub fn strip_response(response: &mut Response<Incoming>, upgrading: bool) {
-    let switching = upgrading && response.status() == StatusCode::SWITCHING_PROTOCOLS;
-    let protocol = switching
-        .then(|| response.headers().get(UPGRADE).cloned())
-        .flatten();
-    remove_hop_by_hop(response.headers_mut());
-    if let Some(protocol) = protocol {
-        restore(response.headers_mut(), protocol);
-    }
 }
 
 /// Runs the tunnel a request left in `slot`, if any: copies bytes both ways until either

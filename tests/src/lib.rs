@@ -10,13 +10,17 @@ pub mod edge;
 pub mod emf;
 pub mod fixture;
 pub mod gate;
+pub mod h2_frames;
 pub mod lambda_runtime;
 pub mod load;
 pub mod moto;
 pub mod proxy;
+pub mod raw_app;
+pub mod routes;
 pub mod soak;
 pub mod tls;
 pub mod upstream;
+pub mod wire;
 pub mod world;
 
 use std::io::{BufRead, BufReader};

@@ -123,3 +123,40 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
         .unwrap();
     assert_eq!(status.unwrap(), 200);
 }
+
+/// An HTTP/2 connection (served by `h2_server`) with no stream in progress is closed at the
+/// idle timeout too, counted like an HTTP/1.1 one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_is_closed_at_the_idle_timeout() {
+    use edgeguard_tests::h2_frames::{self, HEADERS};
+
+    let f = Fixture::start(|b| b.arg("--idle-timeout", "2s")).await;
+    let c = h2_frames::Conn::connect(f.proxy.enforcing()).await;
+    let fields = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/"),
+        (":authority", "app.example.com"),
+        (H, f.a.as_str()),
+    ];
+    c.headers(1, &fields, true);
+    assert_eq!(c.answer(1).await.kind, HEADERS);
+    let answered = Instant::now();
+    edgeguard_tests::poll(
+        Duration::from_secs(15),
+        "the idle HTTP/2 connection to close",
+        || std::future::ready(c.is_closed().then_some(())),
+    )
+    .await;
+    assert!(
+        answered.elapsed() >= Duration::from_millis(1900),
+        "closed after {:?}",
+        answered.elapsed()
+    );
+    assert_eq!(
+        f.proxy
+            .metric("edgeguard_connection_timeouts_total{listener=\"enforcing\"}")
+            .await,
+        1.0
+    );
+}

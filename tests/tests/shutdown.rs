@@ -98,3 +98,41 @@ async fn the_shutdown_grace_bounds_the_drain() {
     );
     assert!(f.proxy.output().contains("shutdown grace over"));
 }
+
+/// The same over HTTP/2 (served by `h2_server`): the stream in flight finishes, the
+/// connection gets GOAWAY and closes, the proxy exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_http2_stream_in_flight_finish() {
+    use edgeguard_tests::h2_frames::{self, GOAWAY, HEADERS};
+
+    let mut f = Fixture::start(|b| b.arg("--shutdown-grace", "10s")).await;
+    let c = h2_frames::Conn::connect(f.proxy.enforcing()).await;
+    let fields = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/slow-body?ms=1500"),
+        (":authority", "app.example.com"),
+        (H, f.a.as_str()),
+    ];
+    c.headers(1, &fields, true);
+    assert_eq!(c.answer(1).await.kind, HEADERS, "the response head");
+    f.proxy.signal(libc::SIGTERM);
+    let frames = poll(Duration::from_secs(10), "the body's end and GOAWAY", || {
+        let frames = c.frames();
+        let ended = frames.iter().any(|fr| {
+            fr.stream == 1 && fr.kind == h2_frames::DATA && fr.flags & h2_frames::END_STREAM != 0
+        });
+        let goaway = frames.iter().any(|fr| fr.kind == GOAWAY);
+        std::future::ready((ended && goaway).then_some(frames))
+    })
+    .await;
+    let body: Vec<u8> = frames
+        .iter()
+        .filter(|fr| fr.stream == 1 && fr.kind == h2_frames::DATA)
+        .flat_map(|fr| fr.payload.clone())
+        .collect();
+    assert_eq!(&body[..], b"slow body done\n");
+    let status = f.proxy.wait_exit(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "{}", f.proxy.output());
+    assert!(f.proxy.output().contains("drained; exiting"));
+}

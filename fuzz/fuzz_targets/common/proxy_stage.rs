@@ -1,0 +1,36 @@
+//! The proxy as the end-to-end fuzz targets serve it: the binary's own stack
+//! (`app::Stack`) on a loopback listener, with one accepted value.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use edgeguard_proxy::app::Stack;
+use edgeguard_proxy::auth::{AcceptedSet, AcceptedValue, Secret};
+use edgeguard_proxy::config;
+use edgeguard_proxy::gate::Listener;
+use tokio::net::TcpListener;
+
+/// The one accepted value.
+pub const SECRET: &str = "kq3Zr0c1T9xW5yPp8N2bVfLmHs7Ud4Ea6GoJiRtYeQw";
+
+/// Serves an enforcing listener in front of `upstream` (`http://…`), configured by the
+/// binary's own parser with `args` besides the upstream and the (unused) secret source,
+/// and [`SECRET`] accepted. Returns the listener's address.
+pub async fn serve(upstream: &str, args: &[&str]) -> SocketAddr {
+    let mut all = vec!["--upstream", upstream, "--secret-source", "env:EDGEGUARD_FUZZ_UNUSED"];
+    all.extend_from_slice(args);
+    let config = config::from_args(&all).unwrap();
+    let set = AcceptedSet::new(vec![AcceptedValue::new(
+        "current".into(),
+        "v1".into(),
+        Secret::new(SECRET.as_bytes()).unwrap(),
+        Arc::default(),
+    )])
+    .unwrap();
+    let stack = Stack::new(&config);
+    stack.shared.accepted.store(Some(Arc::new(set)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    stack.serve(Listener::Enforcing, listener, None);
+    addr
+}
