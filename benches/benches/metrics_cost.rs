@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use edgeguard_proxy::edge::Edge;
-use edgeguard_proxy::gate::{Listener, Outcome};
+use edgeguard_proxy::gate::{ListenerKind, Outcome};
 use edgeguard_proxy::metrics::Metrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -89,9 +89,13 @@ fn accept_labels() -> AcceptLabels {
 
 const ELAPSED: Duration = Duration::from_micros(180);
 
-fn ours(m: &Metrics, counts: &edgeguard_proxy::metrics::AcceptCounts) {
+fn ours(m: &Metrics, counts: &edgeguard_proxy::auth::AcceptCounts) {
     counts.record(black_box(Edge::CloudFront));
-    m.request(Listener::Enforcing, Outcome::Accepted, black_box(ELAPSED));
+    m.request(
+        ListenerKind::Enforcing,
+        Outcome::Accepted,
+        black_box(ELAPSED),
+    );
 }
 
 /// Idiomatic: a label lookup per update (a read lock on the family's map, a hash).

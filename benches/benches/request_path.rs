@@ -15,7 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use edgeguard_benches::{Counting, HEADER, accepted_set, allocations};
 use edgeguard_proxy::app::Stack;
 use edgeguard_proxy::config;
-use edgeguard_proxy::gate::Listener;
+use edgeguard_proxy::gate::ListenerKind;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -73,7 +73,7 @@ async fn proxy(upstream: SocketAddr, accepted: edgeguard_proxy::auth::AcceptedSe
     stack.shared.accepted.store(Some(Arc::new(accepted)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    stack.serve(Listener::Enforcing, listener, None);
+    stack.serve(ListenerKind::Enforcing, listener, None);
     addr
 }
 

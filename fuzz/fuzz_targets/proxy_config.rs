@@ -5,8 +5,7 @@
 
 use std::collections::HashMap;
 
-use clap::Parser;
-use edgeguard_proxy::config::{self, cli::Cli};
+use edgeguard_proxy::config::{self, cli};
 use libfuzzer_sys::fuzz_target;
 
 const KEYS: &[&str] = &[
@@ -40,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     env.insert("ORIGIN_SECRET".into(), "SECRET-MARKER-VALUE".into());
-    let Ok(cli) = Cli::try_parse_from(["edgeguard-proxy"]) else {
+    let Ok(cli) = cli::parse_from(["edgeguard-proxy"]) else {
         return;
     };
     if let Err(errors) = config::load(&cli, &env) {

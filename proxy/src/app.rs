@@ -16,8 +16,8 @@ use tokio_util::task::TaskTracker;
 use crate::config::env::Env;
 use crate::config::{Config, SourceSpec};
 use crate::forward::{Upstream, UpstreamConfig};
-use crate::gate::Listener;
 use crate::gate::{Gate, GateConfig};
+use crate::labels::ListenerKind;
 use crate::secrets::secretsmanager::{self, SecretsManagerSource};
 use crate::secrets::{env::EnvSource, file::FileSource, refresher};
 use crate::serve::{self, BindError, ConnLimits, ListenerCtx};
@@ -77,9 +77,13 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
 
     log_listening("admin", &admin, false);
     tokio::spawn(crate::admin::serve(admin, shared.clone()));
-    let mut listeners = vec![(Listener::Enforcing, enforcing, config.tls.clone())];
+    let mut listeners = vec![(ListenerKind::Enforcing, enforcing, config.tls.clone())];
     if let Some(internal) = internal {
-        listeners.push((Listener::Internal, internal, config.internal_tls.clone()));
+        listeners.push((
+            ListenerKind::Internal,
+            internal,
+            config.internal_tls.clone(),
+        ));
     }
     let mut accept_loops = Vec::new();
     for (kind, listener, tls_spec) in listeners {
@@ -169,7 +173,7 @@ impl Stack {
     /// handle is its accept loop's.
     pub fn serve(
         &self,
-        kind: Listener,
+        kind: ListenerKind,
         listener: TcpListener,
         tls: Option<TlsAcceptor>,
     ) -> JoinHandle<()> {

@@ -3,8 +3,9 @@
 //! A request is accepted iff it carries exactly one field of the configured header whose
 //! value equals one accepted value byte for byte. The comparison runs over every accepted
 //! value without an early exit, so the time taken does not tell which value (if any)
-//! matched. Only the length of a value can leak (`subtle` returns early on a length
-//! difference); values are 43 characters by design, so the length is no secret.
+//! matched. Only the length of a value can leak (`constant_time_eq` returns early on a
+//! length difference); values are 43 characters by design, so the length is no secret.
+//! `subtle` keeps the choice of the first matching value branch-free.
 
 use std::sync::Arc;
 
@@ -13,10 +14,12 @@ use http::{HeaderMap, HeaderName};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
 use crate::edge::Edge;
-use crate::metrics::AcceptCounts;
 
+mod accept_counts;
 #[cfg(test)]
 mod tests;
+
+pub use accept_counts::AcceptCounts;
 
 /// The secret type and the value rule are the shared crate's: what sync writes, every
 /// proxy accepts.
@@ -62,10 +65,6 @@ impl AcceptedValue {
     /// Counts a request admitted by this value, by the edge that sent it.
     pub fn record_match(&self, edge: Edge) {
         self.counts.record(edge);
-    }
-
-    pub fn counts(&self) -> &AcceptCounts {
-        &self.counts
     }
 }
 
@@ -130,12 +129,12 @@ impl AcceptedSet {
         &self.values
     }
 
+    #[expect(
+        clippy::len_without_is_empty,
+        reason = "a set is never empty: `new` refuses an empty list"
+    )]
     pub fn len(&self) -> usize {
         self.values.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
     }
 
     /// The request rule: exactly one field, equal to an accepted value.

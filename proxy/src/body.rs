@@ -36,7 +36,7 @@ enum Source {
     /// that code as "stop sending" from a server), so HTTP/2 is served with `h2` directly
     /// (`h2_server`) and its stream read here. Boxed: inline it would make every request's
     /// body (HTTP/1.1's too, most of them) 32 bytes larger, and the request moves several
-    /// times on its way (`scripts/bench instructions`: +300 instructions of memcpy).
+    /// times on its way (docs/performance.md, issue 29).
     H2(Box<H2Body>),
 }
 

@@ -122,7 +122,7 @@ impl Reader<'_> {
         flag.clone().or_else(|| self.env.get(key.env))
     }
 
-    /// Parses the flag or variable, or `default` when neither is set. On a problem, the
+    /// Parses the flag or variable, or the key's default when neither is set. On a problem, the
     /// error is recorded and the default is returned so that checking can go on.
     #[expect(
         clippy::expect_used,
@@ -132,7 +132,6 @@ impl Reader<'_> {
         &mut self,
         key: Key,
         flag: &Option<String>,
-        default: &str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> T {
         if let Some(raw) = self.raw(key, flag) {
@@ -141,7 +140,7 @@ impl Reader<'_> {
                 Err(message) => self.errors.push(ConfigError { key, message }),
             }
         }
-        parse(default).expect("defaults are valid")
+        parse(key.default).expect("defaults are valid")
     }
 
     fn error(&mut self, key: Key, message: impl Into<String>) {
@@ -156,8 +155,7 @@ impl Reader<'_> {
 /// A configuration from flags alone (no environment), parsed as the binary parses its own:
 /// for the benches and the fuzz targets, which serve with the binary's defaults.
 pub fn from_args(args: &[&str]) -> Result<Config, String> {
-    use clap::Parser as _;
-    let cli = Cli::try_parse_from(std::iter::once("edgeguard-proxy").chain(args.iter().copied()))
+    let cli = cli::parse_from(std::iter::once("edgeguard-proxy").chain(args.iter().copied()))
         .map_err(|e| e.to_string())?;
     let no_env: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     load(&cli, &no_env).map_err(|e| e.to_string())
@@ -168,21 +166,17 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
         env,
         errors: Vec::new(),
     };
-    let listen = r.parse(env::LISTEN, &cli.listen, "0.0.0.0:8000", parse_addr);
-    let internal_listen = r.parse(env::INTERNAL_LISTEN, &cli.internal_listen, "", |s| {
+    let listen = r.parse(env::LISTEN, &cli.listen, parse_addr);
+    let internal_listen = r.parse(env::INTERNAL_LISTEN, &cli.internal_listen, |s| {
         if s.is_empty() {
             Ok(None)
         } else {
             parse_addr(s).map(Some)
         }
     });
-    let (upstream_scheme, upstream_authority, upstream_target) = r.parse(
-        env::UPSTREAM,
-        &cli.upstream,
-        "http://127.0.0.1:8080",
-        parse_upstream,
-    );
-    let header = r.parse(env::HEADER, &cli.header, "x-origin-verify", parse_header);
+    let (upstream_scheme, upstream_authority, upstream_target) =
+        r.parse(env::UPSTREAM, &cli.upstream, parse_upstream);
+    let header = r.parse(env::HEADER, &cli.header, parse_header);
     let secret_source = match r.raw(env::SECRET_SOURCE, &cli.secret_source) {
         None => {
             r.error(
@@ -199,33 +193,13 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
             }
         },
     };
-    let refresh_interval = r.parse(
-        env::REFRESH_INTERVAL,
-        &cli.refresh_interval,
-        "30s",
-        positive,
-    );
+    let refresh_interval = r.parse(env::REFRESH_INTERVAL, &cli.refresh_interval, positive);
     let health_flag = (!cli.health_path.is_empty()).then(|| cli.health_path.join(","));
-    let health_paths = r.parse(
-        env::HEALTH_PATH,
-        &health_flag,
-        "/healthz",
-        parse_health_paths,
-    );
-    let admin_listen = r.parse(
-        env::ADMIN_LISTEN,
-        &cli.admin_listen,
-        "127.0.0.1:9901",
-        parse_addr,
-    );
-    let idle_timeout = r.parse(env::IDLE_TIMEOUT, &cli.idle_timeout, "75s", positive);
-    let header_read_timeout = r.parse(
-        env::HEADER_READ_TIMEOUT,
-        &cli.header_read_timeout,
-        "10s",
-        positive,
-    );
-    let max_header_bytes = r.parse(env::MAX_HEADER_BYTES, &cli.max_header_bytes, "65536", |s| {
+    let health_paths = r.parse(env::HEALTH_PATH, &health_flag, parse_health_paths);
+    let admin_listen = r.parse(env::ADMIN_LISTEN, &cli.admin_listen, parse_addr);
+    let idle_timeout = r.parse(env::IDLE_TIMEOUT, &cli.idle_timeout, positive);
+    let header_read_timeout = r.parse(env::HEADER_READ_TIMEOUT, &cli.header_read_timeout, positive);
+    let max_header_bytes = r.parse(env::MAX_HEADER_BYTES, &cli.max_header_bytes, |s| {
         let n = count(s)?;
         if n < 1024 {
             Err(format!("{n} is too small: at least 1024 bytes"))
@@ -233,27 +207,20 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
             Ok(n)
         }
     });
-    let max_connections = r.parse(env::MAX_CONNECTIONS, &cli.max_connections, "16384", count);
+    let max_connections = r.parse(env::MAX_CONNECTIONS, &cli.max_connections, count);
     let upstream_connect_timeout = r.parse(
         env::UPSTREAM_CONNECT_TIMEOUT,
         &cli.upstream_connect_timeout,
-        "2s",
         positive,
     );
-    let upstream_timeout = r.parse(
-        env::UPSTREAM_TIMEOUT,
-        &cli.upstream_timeout,
-        "60s",
-        positive,
-    );
+    let upstream_timeout = r.parse(env::UPSTREAM_TIMEOUT, &cli.upstream_timeout, positive);
     let upstream_pool_idle_timeout = r.parse(
         env::UPSTREAM_POOL_IDLE_TIMEOUT,
         &cli.upstream_pool_idle_timeout,
-        "4s",
         positive,
     );
-    let shutdown_grace = r.parse(env::SHUTDOWN_GRACE, &cli.shutdown_grace, "25s", duration);
-    let log_format = r.parse(env::LOG_FORMAT, &cli.log_format, "", |s| match s {
+    let shutdown_grace = r.parse(env::SHUTDOWN_GRACE, &cli.shutdown_grace, duration);
+    let log_format = r.parse(env::LOG_FORMAT, &cli.log_format, |s| match s {
         "" => Ok(None),
         "json" => Ok(Some(LogFormat::Json)),
         "text" => Ok(Some(LogFormat::Text)),
@@ -262,16 +229,16 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
     let log_filter = env
         .get(env::LOG.env)
         .or_else(|| env.get("RUST_LOG"))
-        .unwrap_or_else(|| "info".to_owned());
+        .unwrap_or_else(|| env::LOG.default.to_owned());
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
         r.error(env::LOG, format!("invalid log filter: {e}"));
     }
-    let emf_on = r.parse(env::EMF, &cli.emf, "off", |s| match s {
+    let emf_on = r.parse(env::EMF, &cli.emf, |s| match s {
         "off" => Ok(false),
         "stdout" => Ok(true),
         other => Err(format!("\"{other}\" is neither off nor stdout")),
     });
-    let emf_interval = r.parse(env::EMF_INTERVAL, &cli.emf_interval, "60s", |s| {
+    let emf_interval = r.parse(env::EMF_INTERVAL, &cli.emf_interval, |s| {
         let d = duration(s)?;
         if d < Duration::from_secs(1) {
             Err("must be at least 1s (CloudWatch stores one-second resolution at most)".into())
@@ -279,17 +246,12 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
             Ok(d)
         }
     });
-    let emf_namespace = r.parse(
-        env::EMF_NAMESPACE,
-        &cli.emf_namespace,
-        edgeguard_secret::metrics::DEFAULT_NAMESPACE,
-        parse_namespace,
-    );
+    let emf_namespace = r.parse(env::EMF_NAMESPACE, &cli.emf_namespace, parse_namespace);
     let emf = emf_on.then_some(EmfSpec {
         interval: emf_interval,
         namespace: emf_namespace,
     });
-    let worker_threads = r.parse(env::WORKER_THREADS, &cli.worker_threads, "", |s| {
+    let worker_threads = r.parse(env::WORKER_THREADS, &cli.worker_threads, |s| {
         if s.is_empty() {
             Ok(None)
         } else {
@@ -297,7 +259,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
         }
     });
     let check_flag = cli.check_config.then(|| "true".to_owned());
-    let check_config = r.parse(env::CHECK_CONFIG, &check_flag, "false", parse_bool);
+    let check_config = r.parse(env::CHECK_CONFIG, &check_flag, parse_bool);
     let tls = tls_spec(
         &mut r,
         [env::TLS_CERT, env::TLS_KEY, env::TLS_SELF_SIGNED],
@@ -323,7 +285,6 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
     let tls_handshake_timeout = r.parse(
         env::TLS_HANDSHAKE_TIMEOUT,
         &cli.tls_handshake_timeout,
-        "10s",
         positive,
     );
 
@@ -366,7 +327,7 @@ pub fn admin_address(flag: &Option<String>, env: &dyn Env) -> Result<SocketAddr,
         env,
         errors: Vec::new(),
     };
-    let addr = r.parse(env::ADMIN_LISTEN, flag, "127.0.0.1:9901", parse_addr);
+    let addr = r.parse(env::ADMIN_LISTEN, flag, parse_addr);
     if r.errors.is_empty() {
         Ok(addr)
     } else {
@@ -486,12 +447,7 @@ fn tls_spec(
 ) -> Option<TlsSpec> {
     let cert = r.raw(cert_key, cert_flag);
     let key = r.raw(key_key, key_flag);
-    let self_signed = r.parse(
-        self_key,
-        &self_flag.then(|| "true".to_owned()),
-        "false",
-        parse_bool,
-    );
+    let self_signed = r.parse(self_key, &self_flag.then(|| "true".to_owned()), parse_bool);
     match (cert, key, self_signed) {
         (None, None, false) => None,
         (None, None, true) => Some(TlsSpec::SelfSigned),

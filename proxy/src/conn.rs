@@ -30,11 +30,11 @@ impl ConnCtx {
     /// be polled for as long as the connection (and any tunnel) is served; on HTTP/2 it
     /// never has anything to poll.
     pub fn new(h2: bool, upstream: &Upstream) -> (Self, Driver) {
-        let paired = Paired::new(upstream.pool_idle_timeout(), upstream.timeout());
-        let driver = paired.driver();
+        let paired = (!h2).then(|| Paired::new(upstream.pool_idle_timeout(), upstream.timeout()));
+        let driver = paired.as_ref().map_or_else(Driver::none, Paired::driver);
         let ctx = Self {
             clock: Arc::new(ConnClock::new(!h2)),
-            paired: (!h2).then_some(paired),
+            paired,
             streams: h2.then(|| Streams::new(upstream.pool_idle_timeout())),
             upgrades: (!h2).then(upgrade::Slot::default),
         };
@@ -58,7 +58,9 @@ impl ConnCtx {
             return Route::Streams(streams);
         }
         match &self.paired {
-            Some(paired) if keeps_alive && paired.claim() => Route::Paired(paired),
+            Some(paired) if keeps_alive && paired.count_keep_alive_request() => {
+                Route::Paired(paired)
+            }
             _ => Route::Pool,
         }
     }

@@ -7,7 +7,6 @@
 //! TIME_WAIT of each closed connection) is not paid at all. Requests over it still carry
 //! their own `Host`; the URI the pool keys its connections by names `localhost`.
 
-use std::error::Error;
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,6 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_util::either::Either;
 use tower_service::Service;
+
+use crate::body::BoxError;
 
 /// Where the app listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +57,6 @@ impl Connector {
         }
     }
 }
-
-pub type BoxError = Box<dyn Error + Send + Sync>;
 
 impl Service<Uri> for Connector {
     type Response = TokioIo<Stream>;

@@ -4,10 +4,9 @@
 //! The request path needs to know, of each forwarded request: which connection-level
 //! fields it carries (to remove them), whether `Connection` names other fields or says
 //! `close` / `keep-alive` (RFC 9112 §9.3), whether it asks for an `Upgrade`, whether it
-//! has a `Host`, and which edge sent it. Asked one by one, each is a hashed lookup in the
-//! header map; together they were 2.5k of the proxy's 34k instructions per forwarded
-//! request (`benches/load/instructions.py`). One walk over the fields, matching each name
-//! once, answers all of them.
+//! has a `Host` (how many, and valid), and which edge sent it. Asked one by one, each is a
+//! hashed lookup in the header map (what they cost together: docs/performance.md). One
+//! walk over the fields, matching each name once, answers all of them.
 
 use http::header::{
     CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TE, TRAILER, TRANSFER_ENCODING,
@@ -16,12 +15,12 @@ use http::header::{
 use http::{HeaderMap, Version};
 
 use crate::edge::{Clues, Edge};
-use crate::well_formed::host_ok;
+use crate::host::host_ok;
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 /// Connection-specific (RFC 9113 §3.2.1 of its h2c upgrade): never forwarded.
-const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
+pub(crate) const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 
 /// The fields that describe one connection, not the message (RFC 9110 §7.6.1), with the
 /// legacy `Keep-Alive` and `Proxy-Connection` and h2c's `HTTP2-Settings`; then, for
@@ -59,7 +58,7 @@ pub struct Fields {
     keep_alive: bool,
     /// `Host` fields seen (saturating).
     hosts: u8,
-    /// Every `Host` value is `host[:port]` (`well_formed::host_ok`), checked in the walk so
+    /// Every `Host` value is `host[:port]` (`host::host_ok`), checked in the walk so
     /// that nothing looks the field up again.
     hosts_valid: bool,
     /// `Content-Length` fields seen (saturating).

@@ -17,72 +17,19 @@ use crate::auth::Verdict;
 use crate::body::{ProxyBody, RequestBody};
 use crate::conn::ConnCtx;
 use crate::conn_clock::BusyGuard;
-use crate::fields::Fields;
+use crate::fields::{Fields, HTTP2_SETTINGS};
 use crate::forward::{Upstream, UpstreamFailure};
 use crate::state::Shared;
 use crate::upgrade::Pending;
+
+pub use crate::labels::{ListenerKind, Outcome};
 use crate::well_formed::{self, Host, Malformed};
 
 const CLOSE: HeaderValue = HeaderValue::from_static("close");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
-const HTTP2_SETTINGS: HeaderName = HeaderName::from_static("http2-settings");
 /// A 405 names what is allowed (RFC 9110 §15.5.6): every method but CONNECT goes on.
 const ALLOWED: HeaderValue =
     HeaderValue::from_static("GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH");
-
-/// Which listener a request arrived on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
-    /// Requires the header (public ALB's target group).
-    Enforcing,
-    /// Does not (internal ALB, split-horizon DNS).
-    Internal,
-}
-
-impl Listener {
-    pub(crate) const ALL: [Self; 2] = [Self::Enforcing, Self::Internal];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Enforcing => "enforcing",
-            Self::Internal => "internal",
-        }
-    }
-}
-
-/// What the proxy did with a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The header matched an accepted value.
-    Accepted,
-    /// 403: the header was missing, repeated or wrong.
-    Rejected,
-    /// Forwarded without a check: a health path, or any request on the internal listener.
-    Bypass,
-    /// 503: no accepted set is loaded yet (fail closed).
-    Unavailable,
-    /// Let through by the check but not forwardable (`well_formed`): 400, 405, 501, or
-    /// an HTTP/2 stream reset.
-    Malformed,
-}
-
-impl Outcome {
-    pub(crate) const ALL: [Self; 5] = [
-        Self::Accepted,
-        Self::Rejected,
-        Self::Bypass,
-        Self::Unavailable,
-        Self::Malformed,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Accepted => "accepted",
-            Self::Rejected => "rejected",
-            Self::Bypass => "bypass",
-            Self::Unavailable => "unavailable",
-            Self::Malformed => "malformed",
-        }
-    }
-}
 
 /// What every gate needs to know, parsed once at start.
 #[derive(Debug)]
@@ -96,7 +43,7 @@ pub struct Gate(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    listener: Listener,
+    listener: ListenerKind,
     config: Arc<GateConfig>,
     shared: Arc<Shared>,
     upstream: Upstream,
@@ -114,7 +61,7 @@ enum Decision {
 
 impl Gate {
     pub fn new(
-        listener: Listener,
+        listener: ListenerKind,
         config: Arc<GateConfig>,
         shared: Arc<Shared>,
         upstream: Upstream,
@@ -127,7 +74,7 @@ impl Gate {
         }))
     }
 
-    pub fn listener(&self) -> Listener {
+    pub fn listener(&self) -> ListenerKind {
         self.0.listener
     }
 
@@ -231,7 +178,7 @@ impl Gate {
                 Err(why) => Decision::Malformed(why),
             }
         };
-        if inner.listener == Listener::Internal {
+        if inner.listener == ListenerKind::Internal {
             return walk(Outcome::Bypass);
         }
         let accepted = inner.shared.accepted.load();

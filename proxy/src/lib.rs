@@ -1,5 +1,5 @@
 //! edgeguard-proxy: a reverse-proxy sidecar that admits only requests carrying the edge's
-//! shared-secret header (see `../shared/DESIGN.md`).
+//! shared-secret header (see docs/design.md).
 //!
 //! The binary (`main.rs`) only parses configuration and starts [`app::run`]; everything
 //! else lives here, one idea per module.
@@ -18,7 +18,9 @@ pub mod forward;
 pub mod gate;
 pub mod h2_server;
 pub mod healthcheck;
+pub mod host;
 mod io_wrap;
+pub mod labels;
 pub mod logging;
 pub mod metrics;
 pub mod paired;

@@ -7,8 +7,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use edgeguard_proxy::config::{self, cli::Cli, cli::Command, env::OsEnv};
+use edgeguard_proxy::config::{self, cli, cli::Command, env::OsEnv};
 use edgeguard_proxy::{app, healthcheck, logging};
 
 /// The allocator under comparison (`--features mimalloc`); the system's otherwise.
@@ -20,7 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match cli::parse_from(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version.

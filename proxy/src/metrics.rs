@@ -21,15 +21,15 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::auth::Rejection;
+use crate::auth::{AcceptCounts, Rejection};
 use crate::forward::UpstreamFailure;
-use crate::gate::{Listener, Outcome};
+use crate::labels::{ListenerKind, Outcome};
 
 pub mod accepted;
 pub mod emf;
 pub mod histogram;
 
-pub use accepted::{AcceptCounts, AcceptRegistry};
+pub use accepted::AcceptRegistry;
 use histogram::Histogram;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -67,7 +67,7 @@ struct VersionLabel {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
-    requests: [[Counter; Outcome::ALL.len()]; Listener::ALL.len()],
+    requests: [[Counter; Outcome::ALL.len()]; ListenerKind::ALL.len()],
     rejections: [Counter; 3],
     upstream_errors: [Counter; UpstreamFailure::ALL.len()],
     durations: [Histogram; 2],
@@ -85,8 +85,13 @@ pub struct Metrics {
     accepted: AcceptRegistry,
 }
 
+/// Where `item` is in its set's list of all values. Every value is listed (the test
+/// `every_closed_label_set_lists_every_value` breaks when a variant is added and not
+/// listed); were one not, it would be counted as the first rather than panic in a request.
 fn index<T: PartialEq + Copy>(all: &[T], item: T) -> usize {
-    all.iter().position(|x| *x == item).unwrap_or(0)
+    let found = all.iter().position(|x| *x == item);
+    debug_assert!(found.is_some(), "a label value missing from its ALL list");
+    found.unwrap_or(0)
 }
 
 /// Registers a family and returns a handle for each label set, in order.
@@ -126,7 +131,7 @@ impl Default for Metrics {
         );
         _build.set(1);
         let family = Family::<RequestLabels, Counter>::default();
-        let requests = Listener::ALL.map(|l| {
+        let requests = ListenerKind::ALL.map(|l| {
             Outcome::ALL.map(|o| {
                 family
                     .get_or_create(&RequestLabels {
@@ -159,7 +164,7 @@ impl Default for Metrics {
             accepted.by_version.clone(),
         );
         let listeners = || {
-            Listener::ALL.map(|l| ListenerLabel {
+            ListenerKind::ALL.map(|l| ListenerLabel {
                 listener: l.as_str(),
             })
         };
@@ -244,8 +249,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn request(&self, listener: Listener, outcome: Outcome, elapsed: Duration) {
-        let l = index(&Listener::ALL, listener);
+    pub fn request(&self, listener: ListenerKind, outcome: Outcome, elapsed: Duration) {
+        let l = index(&ListenerKind::ALL, listener);
         self.requests[l][index(&Outcome::ALL, outcome)].inc();
         self.durations[l].observe(elapsed);
     }
@@ -258,18 +263,18 @@ impl Metrics {
         self.upstream_errors[index(&UpstreamFailure::ALL, kind)].inc();
     }
 
-    pub fn connection_opened(&self, listener: Listener) {
-        let l = index(&Listener::ALL, listener);
+    pub fn connection_opened(&self, listener: ListenerKind) {
+        let l = index(&ListenerKind::ALL, listener);
         self.connections_open[l].inc();
         self.connections_total[l].inc();
     }
 
-    pub fn connection_closed(&self, listener: Listener) {
-        self.connections_open[index(&Listener::ALL, listener)].dec();
+    pub fn connection_closed(&self, listener: ListenerKind) {
+        self.connections_open[index(&ListenerKind::ALL, listener)].dec();
     }
 
-    pub fn connection_timed_out(&self, listener: Listener) {
-        self.connection_timeouts[index(&Listener::ALL, listener)].inc();
+    pub fn connection_timed_out(&self, listener: ListenerKind) {
+        self.connection_timeouts[index(&ListenerKind::ALL, listener)].inc();
     }
 
     pub fn tls_reloaded(&self, ok: bool) {
@@ -328,22 +333,80 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edge::Edge;
+    use crate::well_formed::Malformed;
+
+    /// Each closed label set's `ALL` lists every variant once. The matches are exhaustive:
+    /// adding a variant stops this test compiling until it is counted here, and the count
+    /// then fails until the variant is in `ALL`.
+    #[test]
+    fn every_closed_label_set_lists_every_value() {
+        fn once<T: PartialEq + Copy + std::fmt::Debug>(all: &[T], variants: usize) {
+            assert_eq!(all.len(), variants, "{all:?}");
+            for (i, v) in all.iter().enumerate() {
+                assert_eq!(index(all, *v), i, "{v:?} listed twice");
+            }
+        }
+        let listener = |l: ListenerKind| match l {
+            ListenerKind::Enforcing | ListenerKind::Internal => (),
+        };
+        let outcome = |o: Outcome| match o {
+            Outcome::Accepted
+            | Outcome::Rejected
+            | Outcome::Bypass
+            | Outcome::Unavailable
+            | Outcome::Malformed => (),
+        };
+        let rejection = |r: Rejection| match r {
+            Rejection::Missing | Rejection::Duplicate | Rejection::Mismatch => (),
+        };
+        let failure = |f: UpstreamFailure| match f {
+            UpstreamFailure::Connect
+            | UpstreamFailure::Timeout
+            | UpstreamFailure::Other
+            | UpstreamFailure::Malformed => (),
+        };
+        let edge = |e: Edge| match e {
+            Edge::CloudFront | Edge::ApiGateway | Edge::Other => (),
+        };
+        let malformed = |m: Malformed| match m {
+            Malformed::NoHost
+            | Malformed::ManyHosts
+            | Malformed::BadHost
+            | Malformed::BadTarget
+            | Malformed::RepeatedLength
+            | Malformed::TransferCoding
+            | Malformed::Connect => (),
+        };
+        ListenerKind::ALL.into_iter().for_each(listener);
+        Outcome::ALL.into_iter().for_each(outcome);
+        Rejection::ALL.into_iter().for_each(rejection);
+        UpstreamFailure::ALL.into_iter().for_each(failure);
+        Edge::ALL.into_iter().for_each(edge);
+        Malformed::ALL.into_iter().for_each(malformed);
+        once(&ListenerKind::ALL, 2);
+        once(&Outcome::ALL, 5);
+        once(&Rejection::ALL, 3);
+        once(&UpstreamFailure::ALL, 4);
+        once(&Edge::ALL, 3);
+        once(&Malformed::ALL, 7);
+    }
 
     #[test]
     fn histogram_is_cumulative_and_counts_every_observation() {
         let m = Metrics::default();
         m.request(
-            Listener::Enforcing,
+            ListenerKind::Enforcing,
             Outcome::Accepted,
             Duration::from_micros(300),
         );
         m.request(
-            Listener::Enforcing,
+            ListenerKind::Enforcing,
             Outcome::Rejected,
             Duration::from_millis(3),
         );
         m.request(
-            Listener::Enforcing,
+            ListenerKind::Enforcing,
             Outcome::Accepted,
             Duration::from_secs(100),
         );
@@ -393,39 +456,70 @@ mod tests {
         );
     }
 
+    /// The metrics table of docs/proxy.md, as (family, the row's text).
+    fn documented() -> Vec<(String, String)> {
+        include_str!("../../docs/proxy.md")
+            .lines()
+            .filter_map(|l| {
+                let name = l.strip_prefix("| `")?.split(['{', '`']).next()?;
+                name.starts_with("edgeguard_")
+                    .then(|| (name.to_owned(), l.to_owned()))
+            })
+            .collect()
+    }
+
     #[test]
-    fn every_documented_family_is_rendered() {
+    fn the_documented_families_and_the_rendered_ones_are_the_same() {
         let m = Metrics::default();
         // The accepted-value families have series once a value is loaded.
         m.accept_counts("v1", "current");
         let text = m.render();
-        for family in [
-            "edgeguard_build_info",
-            "edgeguard_requests_total",
-            "edgeguard_rejections_total",
-            "edgeguard_accepted_matches_total",
-            "edgeguard_accepted_requests_total",
-            "edgeguard_request_duration_seconds",
-            "edgeguard_upstream_errors_total",
-            "edgeguard_connections_open",
-            "edgeguard_connections_total",
-            "edgeguard_connection_timeouts_total",
-            "edgeguard_tls_reload_total",
-            "edgeguard_secret_refresh_total",
-            "edgeguard_secret_swaps_total",
-            "edgeguard_accepted_values",
-            "edgeguard_secret_last_success_timestamp_seconds",
-        ] {
-            // Sample names as before the registry moved to prometheus-client (its TYPE
-            // lines name counter families without `_total`).
+        let documented = documented();
+        assert!(
+            documented.len() >= 10,
+            "docs/proxy.md's metrics table not found"
+        );
+        for (family, _) in &documented {
+            // prometheus-client's TYPE lines name counter families without `_total`.
             let declared = format!("# TYPE {} ", family.trim_end_matches("_total"));
             assert!(
                 text.lines().any(|l| l.starts_with(&declared))
                     && text
                         .lines()
-                        .any(|l| !l.starts_with('#') && l.starts_with(family)),
-                "{family} not rendered\n{text}"
+                        .any(|l| !l.starts_with('#') && l.starts_with(family.as_str())),
+                "{family} is documented but not rendered\n{text}"
             );
         }
+        for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let family = line.split(' ').next().unwrap_or("");
+            assert!(
+                documented
+                    .iter()
+                    .any(|(d, _)| d.trim_end_matches("_total") == family),
+                "{family} is rendered but not in docs/proxy.md's table"
+            );
+        }
+        // Every value of the closed label sets is named in its family's row.
+        let named = |family: &str, values: &[&str]| {
+            let (_, row) = documented.iter().find(|(d, _)| d == family).expect(family);
+            for value in values {
+                assert!(
+                    row.contains(&format!("`{value}`")),
+                    "{family}: {value} undocumented"
+                );
+            }
+        };
+        named(
+            "edgeguard_requests_total",
+            &Outcome::ALL.map(Outcome::as_str),
+        );
+        named(
+            "edgeguard_rejections_total",
+            &Rejection::ALL.map(Rejection::as_str),
+        );
+        named(
+            "edgeguard_upstream_errors_total",
+            &UpstreamFailure::ALL.map(UpstreamFailure::as_str),
+        );
     }
 }

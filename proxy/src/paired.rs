@@ -120,14 +120,14 @@ impl Paired {
     /// completes.
     pub fn driver(&self) -> Driver {
         Driver {
-            shared: self.0.clone(),
+            shared: Some(self.0.clone()),
             idle_check: None,
         }
     }
 
     /// Counts a keep-alive request on the client connection; true once it has earned
     /// its own upstream connection (from its second such request).
-    pub fn claim(&self) -> bool {
+    pub fn count_keep_alive_request(&self) -> bool {
         let mut slot = self.lock();
         slot.requests = slot.requests.saturating_add(1);
         slot.requests >= 2
@@ -256,11 +256,22 @@ pub(crate) async fn handshake(
 /// Polls the paired upstream connection while there is one, and closes it once unused
 /// for the idle limit. Never completes.
 pub struct Driver {
-    shared: Arc<Shared>,
+    /// `None` for an HTTP/2 connection, which has no paired connection to poll.
+    shared: Option<Arc<Shared>>,
     /// Armed while there is a connection, for the idle limit and the response deadline.
     /// Not moved at each request (that would be a timer update per request): when it
     /// fires early, it is re-armed for the rest. Lazy: the task polls it at every wake-up.
     idle_check: Option<LazySleep>,
+}
+
+impl Driver {
+    /// A driver with nothing to drive, for a connection without a paired one (HTTP/2).
+    pub fn none() -> Self {
+        Self {
+            shared: None,
+            idle_check: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Driver {
@@ -274,8 +285,11 @@ impl Future for Driver {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let (max_idle, timeout) = (this.shared.max_idle, this.shared.timeout);
-        let mut slot = lock(&this.shared);
+        let Some(shared) = &this.shared else {
+            return Poll::Pending;
+        };
+        let (max_idle, timeout) = (shared.max_idle, shared.timeout);
+        let mut slot = lock(shared);
         if !slot
             .driver
             .as_ref()

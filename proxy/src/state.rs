@@ -18,6 +18,13 @@ pub struct Shared {
     draining: AtomicBool,
 }
 
+/// What the EMF exporter reads (`metrics::emf::run`), and nothing else of the state.
+impl AsRef<Metrics> for Shared {
+    fn as_ref(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
 impl Shared {
     pub fn set_bound(&self) {
         self.bound.store(true, Ordering::Release);

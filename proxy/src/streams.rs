@@ -3,12 +3,11 @@
 //! An HTTP/2 connection carries many requests at once, so it cannot own one upstream
 //! connection the way an HTTP/1.1 one does (`paired`). Through the shared pool, though,
 //! every stream paid for the pool's checkout (the pool key hashed, the pool locked, its
-//! waiters and idle lists kept): about 8k of the 54k instructions an HTTP/2 request cost
-//! (callgrind, `scripts/bench instructions --h2c`). A small set of HTTP/1.1 connections
-//! that only this client connection's streams use needs none of that. A stream takes the
-//! first connection of the set that is ready (its last response is done), or opens one,
-//! and puts it back as soon as its request is handed over: until its response is done it
-//! is not ready, so no other stream takes it.
+//! waiters and idle lists kept: docs/performance.md has what it cost). A small set of
+//! HTTP/1.1 connections that only this client connection's streams use needs none of that.
+//! A stream takes the first connection of the set that is ready (its last response is
+//! done), or opens one, and puts it back as soon as its request is handed over: until its
+//! response is done it is not ready, so no other stream takes it.
 //!
 //! The set is bounded ([`MAX`]): beyond it, streams go through the shared pool, so a
 //! client with hundreds of concurrent streams does not cost the app as many connections

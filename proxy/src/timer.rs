@@ -4,8 +4,8 @@
 //! per forwarded request, and two of those branches are timers that almost never fire: the
 //! idle/header-read watchdog (`conn_clock`) and the paired upstream connection's idle and
 //! response deadline (`paired`). Polling a `tokio::time::Sleep` that has not fired still
-//! takes the task's budget and re-registers the waker: about 1,000 instructions per
-//! forwarded request, 3 % of the proxy's (`benches/load/instructions.py`).
+//! takes the task's budget and re-registers the waker, twice per forwarded request (what
+//! that cost: docs/performance.md).
 //!
 //! [`LazySleep`] polls its `Sleep` once to register it, and after that only once the timer
 //! wheel has fired it (`Sleep::is_elapsed`, one atomic load). That is sound because the

@@ -19,7 +19,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_util::sync::CancellationToken;
 
-use crate::state::Shared;
+use crate::metrics::Metrics;
 
 /// Where a listener's certificate comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,12 +127,13 @@ impl CertStore {
 }
 
 /// Re-reads `cert` and `key` every `interval` until `shutdown`; swaps a changed valid pair.
-pub async fn reload(
+/// `metrics`: whatever holds the proxy's metrics (only the reload counters are touched).
+pub async fn reload<M: AsRef<Metrics> + Send + Sync + 'static>(
     store: Arc<CertStore>,
     cert: PathBuf,
     key: PathBuf,
     interval: Duration,
-    shared: Arc<Shared>,
+    metrics: Arc<M>,
     shutdown: CancellationToken,
 ) {
     let mut last = read_both(&cert, &key).ok();
@@ -152,7 +153,7 @@ pub async fn reload(
         let bytes = match outcome {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(error)) => {
-                failed(&shared, &mut last_warn, &error);
+                failed((*metrics).as_ref(), &mut last_warn, &error);
                 continue;
             }
             Err(_) => continue,
@@ -163,13 +164,13 @@ pub async fn reload(
         match parse_pair(&bytes.0, &bytes.1, &cert, &key) {
             Ok(pair) => {
                 store.current.store(Arc::new(pair));
-                shared.metrics.tls_reloaded(true);
+                (*metrics).as_ref().tls_reloaded(true);
                 tracing::info!(cert = %cert.display(), "TLS certificate reloaded");
                 last = Some(bytes);
                 last_warn = None;
             }
             Err(error) => {
-                failed(&shared, &mut last_warn, &error);
+                failed((*metrics).as_ref(), &mut last_warn, &error);
                 // Remember the bad bytes: report once per change, not every interval.
                 last = Some(bytes);
             }
@@ -189,8 +190,8 @@ fn read_both(cert: &Path, key: &Path) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
     Ok((c, k))
 }
 
-fn failed(shared: &Shared, last_warn: &mut Option<Instant>, error: &TlsError) {
-    shared.metrics.tls_reloaded(false);
+fn failed(metrics: &Metrics, last_warn: &mut Option<Instant>, error: &TlsError) {
+    metrics.tls_reloaded(false);
     if last_warn.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
         *last_warn = Some(Instant::now());
         tracing::warn!(%error, "TLS certificate reload failed; keeping the certificate in force");

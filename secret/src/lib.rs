@@ -1,4 +1,4 @@
-//! The shared secret, defined once for both programs (DESIGN.md, "The secret").
+//! The shared secret, defined once for both programs (docs/design.md, "The secret").
 //!
 //! `edgeguard-sync` writes what this crate parses and `edgeguard-proxy` accepts what it
 //! parses, so *what sync writes, every proxy accepts* holds by construction: there is one

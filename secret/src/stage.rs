@@ -1,4 +1,4 @@
-//! Secrets Manager's version stages, which carry the rotation's state (DESIGN.md).
+//! Secrets Manager's version stages, which carry the rotation's state (docs/design.md, "The secret").
 
 pub const CURRENT: &str = "AWSCURRENT";
 pub const PENDING: &str = "AWSPENDING";

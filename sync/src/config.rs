@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod evidence;
+mod fields;
 
 pub use evidence::{Evidence, Source as EvidenceSource, whole_minutes};
 
@@ -204,47 +205,24 @@ impl Config {
     }
 }
 
-/// The keys each part of the document may have.
-const TOP: &[&str] = &[
-    "secret_id",
-    "header",
-    "origins",
-    "timing",
-    "waf",
-    "rest_api",
-    "http_api",
-    "cloudfront",
-    "probe",
-    "evidence",
-];
-const SECTIONS: &[(&str, &[&str])] = &[
-    (
-        "timing",
-        &[
-            "acceptor_settle",
-            "dual_accept_window",
-            "cloudfront_deploy_timeout",
-        ],
-    ),
-    ("waf", &["scope", "name", "id", "rule"]),
-    (
-        "rest_api",
-        &[
-            "api_id",
-            "stages",
-            "mode",
-            "variable",
-            "resources",
-            "uri_prefix",
-        ],
-    ),
-    ("http_api", &["api_id", "integration_ids", "stage"]),
-    ("cloudfront", &["distribution_id", "origin_ids"]),
-    ("probe", &["url", "expect", "direct", "expect_accepted"]),
-    ("evidence", evidence::KEYS),
-];
+/// The keys each part of the document may have: the fields of the structs that read it
+/// (`fields::of`), so the structs are the only list.
+fn sections() -> [(&'static str, &'static [&'static str]); 7] {
+    [
+        ("timing", fields::of::<RawTiming>()),
+        ("waf", fields::of::<WafTarget>()),
+        ("rest_api", fields::of::<RestApiTarget>()),
+        ("http_api", fields::of::<HttpApiTarget>()),
+        ("cloudfront", fields::of::<CloudFrontTarget>()),
+        ("probe", fields::of::<Probe>()),
+        ("evidence", fields::of::<evidence::RawEvidence>()),
+    ]
+}
+
 /// Tables inside a section: `(section, key, its keys)`.
-const NESTED: &[(&str, &str, &[&str])] = &[("evidence", "source", evidence::SOURCE_KEYS)];
+fn nested() -> [(&'static str, &'static str, &'static [&'static str]); 1] {
+    [("evidence", "source", fields::of::<evidence::RawSource>())]
+}
 
 /// Every key the document has that the configuration does not, named by its path.
 fn unknown_keys(doc: &serde_json::Value) -> Vec<String> {
@@ -252,12 +230,13 @@ fn unknown_keys(doc: &serde_json::Value) -> Vec<String> {
     let Some(top) = doc.as_object() else {
         return errors;
     };
+    let (known, sections, nested) = (fields::of::<Raw>(), sections(), nested());
     for (key, value) in top {
-        if !TOP.contains(&key.as_str()) {
+        if !known.contains(&key.as_str()) {
             errors.push(format!("{key}: unknown key"));
             continue;
         }
-        let Some((_, allowed)) = SECTIONS.iter().find(|(s, _)| s == key) else {
+        let Some((_, allowed)) = sections.iter().find(|(s, _)| s == key) else {
             continue;
         };
         let tables: Vec<(String, &serde_json::Value)> = match value {
@@ -274,7 +253,7 @@ fn unknown_keys(doc: &serde_json::Value) -> Vec<String> {
                     errors.push(format!("{path}.{inner}: unknown key"));
                     continue;
                 }
-                let nested = NESTED.iter().find(|(s, k, _)| s == key && k == inner);
+                let nested = nested.iter().find(|(s, k, _)| s == key && k == inner);
                 let (Some((_, _, keys)), Some(items)) = (nested, value.as_array()) else {
                     continue;
                 };

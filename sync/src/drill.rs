@@ -18,7 +18,8 @@ use tokio::task::JoinSet;
 
 use crate::config::Probe;
 use crate::probe::{HttpClient, http_client};
-use crate::rotation::{Phase, Progress, Rotation, Start};
+use crate::progress::{Phase, Progress};
+use crate::rotation::{Rotation, Start};
 
 pub use report::{DirectCounts, EdgeCounts, PhaseReport, Report};
 

@@ -1,5 +1,5 @@
 //! edgeguard-sync: rotates the edge's shared secret with a dual-accept window, so that no
-//! valid request is ever rejected (`../shared/DESIGN.md`, "Rotation").
+//! valid request is ever rejected (docs/design.md, "Rotation").
 //!
 //! The steps live in [`rotation`] and act only through the traits of [`store`] and
 //! [`targets`]; the CLI and the rotation Lambda are thin shells over them.
@@ -16,6 +16,7 @@ pub mod lock;
 pub mod logging;
 pub mod origin;
 pub mod probe;
+pub mod progress;
 pub mod rotation;
 pub mod status;
 pub mod store;

@@ -1,4 +1,4 @@
-//! The rotation steps (DESIGN.md, "Rotation"): create → set → test → finish, then prune;
+//! The rotation steps (docs/design.md, "Rotation"): create → set → test → finish, then prune;
 //! and rollback. Each step reads the stages and the targets first and does only what is
 //! still missing, so any step may be run again, and `rotate` resumes a half-done rotation.
 //!
@@ -23,75 +23,12 @@ use crate::config::{self, Timing};
 use crate::error::SyncError;
 use crate::evidence::Witness;
 use crate::probe::Probe;
+use crate::progress::{Phase, Progress, Quiet};
 use crate::store::{
     CURRENT, DocumentProblem, PENDING, PREVIOUS, SecretState, SecretStore, Stored, Version,
 };
 use crate::targets::{Acceptor, Injector};
 use crate::value::{Secret, TargetValue, same_set};
-
-/// What a rotation reports as it goes (the CLI prints it; the Lambda logs it).
-pub trait Progress: Send + Sync {
-    fn step(&self, _message: &str) {}
-    /// A wait of `total`, before it starts.
-    fn waiting(&self, _what: &str, _total: Duration) {}
-    /// The rotation enters `phase` (the drill counts its requests by phase).
-    fn phase(&self, _phase: Phase) {}
-    /// The evidence a prune read (each time it reads it).
-    fn evidence(&self, _report: &crate::evidence::Report) {}
-}
-
-/// The parts of a rotation, in order, as the drill reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// Before the rotation's first write.
-    Before,
-    Create,
-    Widen,
-    Settle,
-    Switch,
-    Test,
-    Finish,
-    Window,
-    Prune,
-    /// After the rotation ended (or failed).
-    After,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 10] = [
-        Phase::Before,
-        Phase::Create,
-        Phase::Widen,
-        Phase::Settle,
-        Phase::Switch,
-        Phase::Test,
-        Phase::Finish,
-        Phase::Window,
-        Phase::Prune,
-        Phase::After,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Before => "before",
-            Phase::Create => "create",
-            Phase::Widen => "widen",
-            Phase::Settle => "settle",
-            Phase::Switch => "switch",
-            Phase::Test => "test",
-            Phase::Finish => "finish",
-            Phase::Window => "window",
-            Phase::Prune => "prune",
-            Phase::After => "after",
-        }
-    }
-}
-
-/// Reports nothing.
-#[derive(Debug, Default)]
-pub struct Quiet;
-impl Progress for Quiet {}
 
 /// Where "now" comes from: the wall clock in production (the window is counted from a
 /// wall-clock tag); tests give one that moves with tokio's paused clock.
@@ -415,7 +352,7 @@ impl Rotation {
         }
     }
 
-    /// In progress (DESIGN.md): AWSPENDING accepted by an acceptor or sent by an injector,
+    /// In progress (docs/design.md, "Precise semantics"): AWSPENDING accepted by an acceptor or sent by an injector,
     /// or created less than settle + CloudFront timeout ago. Otherwise stale.
     pub async fn pending_in_progress(&self, staged: &Staged) -> Result<bool, SyncError> {
         let Some((version, value)) = &staged.pending else {

@@ -180,55 +180,6 @@ pub async fn matches(admin: SocketAddr) -> [f64; 3] {
     out
 }
 
-/// Samples a proxy's per-stage counters every 200 ms until stopped, and returns the
-/// sequence of the label that grew most in each interval, without repeats.
-#[derive(Debug)]
-pub struct StageSampler {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Vec<&'static str>>,
-}
-
-impl StageSampler {
-    pub fn start(admin: SocketAddr) -> Self {
-        let (stop, mut stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(async move {
-            let mut sequence: Vec<&'static str> = Vec::new();
-            let mut last = matches(admin).await;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    _ = stopped.changed() => break,
-                }
-                let now = matches(admin).await;
-                let grew: Vec<f64> = (0..3).map(|i| now[i] - last[i]).collect();
-                last = now;
-                let (i, most) = grew.iter().enumerate().fold((0, 0.0), |best, (i, g)| {
-                    if *g > best.1 { (i, *g) } else { best }
-                });
-                if most > 0.0 {
-                    let label = ["current", "pending", "previous"][i];
-                    if sequence.last() != Some(&label) {
-                        sequence.push(label);
-                    }
-                }
-            }
-            sequence
-        });
-        Self { stop, task }
-    }
-
-    pub async fn stop(self) -> Vec<&'static str> {
-        let _ = self.stop.send(true);
-        self.task.await.unwrap()
-    }
-}
-
-/// Whether `sequence` contains `wanted` in order (not necessarily adjacent).
-pub fn contains_in_order(sequence: &[&str], wanted: &[&str]) -> bool {
-    let mut it = sequence.iter();
-    wanted.iter().all(|w| it.any(|s| s == w))
-}
-
 /// Label indexes into [`matches`].
 pub const CURRENT: usize = 0;
 pub const PENDING: usize = 1;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use edgeguard_tests::e2e::{self, Stage, StageSampler, contains_in_order};
+use edgeguard_tests::e2e::{self, Stage};
 use edgeguard_tests::edge::{DOORS, EdgeOptions, EdgeTwin};
 use edgeguard_tests::gate::Gate;
 use edgeguard_tests::proxy::Proxy;
@@ -98,11 +98,11 @@ async fn the_edge_twin_allows_what_the_rule_accepts_and_blocks_the_rest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_rotations_under_load_fail_no_request() {
     let mut stage = Stage::start(None).await;
-    let samplers: Vec<StageSampler> = stage
-        .proxies
-        .iter()
-        .map(|p| StageSampler::start(p.admin()))
-        .collect();
+    // Each phase (current, then per rotation pending and current again) is proven by the
+    // proxies' own per-stage counters: a wait after the step that begins it, until that
+    // stage's counter has grown on every proxy. (A sampler polling the counters used to be
+    // asked for the sequence, and could miss a short phase on a busy machine while every
+    // request succeeded: the verdict must not depend on sampling fast enough.)
     // Traffic before the first rotation: every proxy admits the current value.
     let zero = vec![[0.0; 3]; stage.proxies.len()];
     stage
@@ -153,17 +153,6 @@ async fn several_rotations_under_load_fail_no_request() {
     values.dedup();
     assert_eq!(values.len(), 4, "each rotation makes a new value");
     stage.finish(TMP, "several_rotations_under_load").await;
-    for (i, sampler) in samplers.into_iter().enumerate() {
-        let sequence = sampler.stop().await;
-        let mut wanted = vec!["current"];
-        for _ in 0..3 {
-            wanted.extend(["pending", "current"]);
-        }
-        assert!(
-            contains_in_order(&sequence, &wanted),
-            "proxy {i}: per-stage counters went {sequence:?}"
-        );
-    }
 }
 
 /// `edgeguard-sync drill` through the edge twin: its own traffic and report agree.

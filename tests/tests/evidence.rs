@@ -7,7 +7,8 @@
 use std::time::{Duration, Instant};
 
 use edgeguard_sync::config::Config;
-use edgeguard_sync::rotation::{Quiet, Rotation};
+use edgeguard_sync::progress::Quiet;
+use edgeguard_sync::rotation::Rotation;
 use edgeguard_tests::emf::CloudWatchDouble;
 use edgeguard_tests::proxy::{Builder, Proxy};
 use edgeguard_tests::upstream::Upstream;

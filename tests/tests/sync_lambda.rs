@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use edgeguard_sync::config::Config;
 use edgeguard_sync::lambda::{self, Invocation, LambdaError};
-use edgeguard_sync::rotation::{Quiet, Rotation};
+use edgeguard_sync::progress::Quiet;
+use edgeguard_sync::rotation::Rotation;
 use edgeguard_tests::secret_like;
 use edgeguard_tests::world::{SECRET, World};
 

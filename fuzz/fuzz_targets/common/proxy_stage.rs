@@ -7,7 +7,7 @@ use std::sync::Arc;
 use edgeguard_proxy::app::Stack;
 use edgeguard_proxy::auth::{AcceptedSet, AcceptedValue, Secret};
 use edgeguard_proxy::config;
-use edgeguard_proxy::gate::Listener;
+use edgeguard_proxy::gate::ListenerKind;
 use tokio::net::TcpListener;
 
 /// The one accepted value.
@@ -31,6 +31,6 @@ pub async fn serve(upstream: &str, args: &[&str]) -> SocketAddr {
     stack.shared.accepted.store(Some(Arc::new(set)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    stack.serve(Listener::Enforcing, listener, None);
+    stack.serve(ListenerKind::Enforcing, listener, None);
     addr
 }

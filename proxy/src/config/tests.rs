@@ -1,7 +1,5 @@
 use std::collections::HashMap;
 
-use clap::Parser;
-
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -12,7 +10,7 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 fn cli(args: &[&str]) -> Cli {
-    Cli::try_parse_from(std::iter::once("edgeguard-proxy").chain(args.iter().copied())).unwrap()
+    cli::parse_from(std::iter::once("edgeguard-proxy").chain(args.iter().copied())).unwrap()
 }
 
 #[test]
@@ -327,4 +325,31 @@ fn a_unix_socket_upstream_takes_an_absolute_path_that_fits_a_socket_address() {
         let text = errors.to_string();
         assert!(text.contains(says), "{bad}: {text}");
     }
+}
+
+#[test]
+fn every_flag_takes_its_help_and_default_from_the_key_table() {
+    let command = cli::command();
+    command.clone().debug_assert();
+    let mut flags = 0;
+    for arg in command.get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if long == "help" || long == "version" {
+            continue;
+        }
+        let key = env::ALL
+            .iter()
+            .find(|k| k.flag == format!("--{long}"))
+            .unwrap_or_else(|| panic!("--{long} has no key in config::env"));
+        let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+        assert_eq!(help, key.help_text(), "--{long}");
+        flags += 1;
+    }
+    assert_eq!(
+        flags,
+        env::ALL.iter().filter(|k| !k.flag.is_empty()).count()
+    );
+    // A default is written once, in the table: `--help` shows it, and parsing uses it.
+    let upstream = env::UPSTREAM;
+    assert!(upstream.help_text().contains(upstream.default));
 }

@@ -14,6 +14,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
+use crate::auth::AcceptCounts;
 use crate::edge::Edge;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -26,28 +27,6 @@ pub struct VersionLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LabelLabels {
     pub accepted: String,
-}
-
-/// The counters of one accepted value.
-#[derive(Debug, Default)]
-pub struct AcceptCounts {
-    by_edge: [Counter; Edge::ALL.len()],
-    by_label: Counter,
-}
-
-impl AcceptCounts {
-    pub fn record(&self, edge: Edge) {
-        self.by_edge[edge.index()].inc();
-        self.by_label.inc();
-    }
-
-    pub fn get(&self, edge: Edge) -> u64 {
-        self.by_edge[edge.index()].get()
-    }
-
-    pub fn total(&self) -> u64 {
-        Edge::ALL.iter().map(|e| self.get(*e)).sum()
-    }
 }
 
 /// The key of a counter set: the version id (`file`/`env` for those sources) and the label
@@ -79,15 +58,14 @@ impl AcceptRegistry {
                         })
                         .clone()
                 };
-                Arc::new(AcceptCounts {
-                    by_edge: Edge::ALL.map(edge_counter),
-                    by_label: self
-                        .by_label
+                Arc::new(AcceptCounts::new(
+                    Edge::ALL.map(edge_counter),
+                    self.by_label
                         .get_or_create(&LabelLabels {
                             accepted: label.to_owned(),
                         })
                         .clone(),
-                })
+                ))
             })
             .clone()
     }

@@ -29,7 +29,6 @@ use edgeguard_secret::metrics::{ACCEPTED_METRIC, EDGE_DIMENSION, VERSION_DIMENSI
 use super::Metrics;
 use crate::auth::Rejection;
 use crate::edge::Edge;
-use crate::state::Shared;
 
 /// The exporter's memory of what it has reported, so that each record holds the count
 /// for its interval (CloudWatch sums the records of a period).
@@ -149,8 +148,10 @@ fn now_ms() -> u64 {
 /// Every `interval`, writes the interval's records to stdout; on shutdown, writes the last
 /// ones (requests drained after the signal are counted too, as long as they end before
 /// the caller awaits this task).
-pub async fn run(
-    shared: Arc<Shared>,
+/// `metrics` is whatever holds the proxy's metrics (the proxy's shared state): only the
+/// metrics are read.
+pub async fn run<M: AsRef<Metrics> + Send + Sync + 'static>(
+    metrics: Arc<M>,
     namespace: String,
     interval: Duration,
     stop: CancellationToken,
@@ -163,7 +164,7 @@ pub async fn run(
             _ = ticks.tick() => false,
             () = stop.cancelled() => true,
         };
-        let records = exporter.records(&shared.metrics, now_ms());
+        let records = exporter.records((*metrics).as_ref(), now_ms());
         // With the awslogs driver in blocking mode a write waits while CloudWatch Logs
         // does: on the blocking pool, so no runtime worker (no request) waits with it.
         // Nothing is lost meanwhile: the counters keep counting, and the next records
@@ -186,7 +187,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::{Listener, Outcome};
+    use crate::labels::{ListenerKind, Outcome};
 
     fn parsed(records: &[String]) -> Vec<Value> {
         records
@@ -249,7 +250,11 @@ mod tests {
         m.rejection(Rejection::Missing);
         m.rejection(Rejection::Missing);
         m.rejection(Rejection::Duplicate);
-        m.request(Listener::Enforcing, Outcome::Unavailable, Duration::ZERO);
+        m.request(
+            ListenerKind::Enforcing,
+            Outcome::Unavailable,
+            Duration::ZERO,
+        );
         let r = parsed(&e.records(&m, 0));
         let missing = r.iter().find(|x| x["Reason"] == "missing").unwrap();
         assert_eq!(missing["RejectedRequests"], 2);

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use edgeguard_sync::config::Config;
 use edgeguard_sync::lambda::{self, Invocation};
-use edgeguard_sync::rotation::Quiet;
+use edgeguard_sync::progress::Quiet;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]

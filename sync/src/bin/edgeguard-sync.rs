@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use edgeguard_sync::config::Config;
-use edgeguard_sync::rotation::{Progress, Rotation};
+use edgeguard_sync::progress::Progress;
+use edgeguard_sync::rotation::Rotation;
 use edgeguard_sync::{aws, drill, status};
 
 /// EX_USAGE: bad configuration or arguments.

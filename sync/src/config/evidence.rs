@@ -109,18 +109,6 @@ pub(super) struct RawSource {
     account: Option<String>,
 }
 
-pub(super) const KEYS: &[&str] = &[
-    "namespace",
-    "region",
-    "account",
-    "source",
-    "quiet_period",
-    "timeout",
-    "emf_interval",
-    "ingestion_margin",
-];
-pub(super) const SOURCE_KEYS: &[&str] = &["namespace", "region", "account"];
-
 impl RawEvidence {
     /// Checks every key, pushing each problem (named by its key) onto `errors`.
     pub(super) fn check(self, errors: &mut Vec<String>) -> Evidence {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Counters;
-use crate::rotation::Phase;
+use crate::progress::Phase;
 
 /// Requests through the edge (they carry the header): all should succeed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use super::*;
 use crate::config::Timing;
-use crate::rotation::Quiet;
+use crate::progress::Quiet;
 use crate::rotation::fake::World;
 
 /// Serves `answer(path)` on a loopback port until the runtime ends; returns the base URL.

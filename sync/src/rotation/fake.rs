@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::error::SyncError;
 use crate::probe::Probe;
-use crate::rotation::Progress;
+use crate::progress::Progress;
 use crate::store::{DocumentProblem, SecretState, SecretStore, Stored, Version};
 use crate::targets::{Acceptor, Injector, Sent};
 use crate::value::{Secret, TargetValue};

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Phase, Rotation};
+use super::Rotation;
 use crate::error::SyncError;
 use crate::probe::Probe;
+use crate::progress::Phase;
 use crate::store::{CURRENT, PENDING, PREVIOUS, PRUNED_WITHOUT_EVIDENCE_TAG, Stored};
 use crate::value::Secret;
 

@@ -12,7 +12,7 @@ use aws_sdk_cloudfront::types::{CustomHeaders, DistributionConfig, OriginCustomH
 use super::{Attempt, Injector, Sent, ValueRule, with_optimistic_lock};
 use crate::config::CloudFrontTarget;
 use crate::error::{SyncError, aws};
-use crate::rotation::Progress;
+use crate::progress::Progress;
 use crate::value::{Secret, TargetValue};
 
 /// How often the deployment status is asked while waiting.

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::error::SyncError;
-use crate::rotation::Progress;
+use crate::progress::Progress;
 
 /// The account's CreateDeployment rate: one every 5 seconds.
 pub const ACCOUNT_INTERVAL: Duration = Duration::from_secs(5);
@@ -94,7 +94,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::rotation::Quiet;
+    use crate::progress::Quiet;
 
     fn throttled() -> SyncError {
         SyncError::Aws {

@@ -36,7 +36,7 @@ use super::deployments::DeploymentPacer;
 use super::{Injector, Sent, ValueRule, paginate};
 use crate::config::HttpApiTarget;
 use crate::error::{SyncError, aws};
-use crate::rotation::Progress;
+use crate::progress::Progress;
 use crate::value::{Secret, TargetValue};
 
 /// Each integration as [`crate::origin::pick`] weighs it: named, and the URI it sends to.

@@ -13,7 +13,7 @@ use super::waf::WafAcceptor;
 use super::waf_statement::{self, Shape};
 use super::{Acceptor, Injector};
 use crate::config::{CloudFrontTarget, WafScope, WafTarget};
-use crate::rotation::Quiet;
+use crate::progress::Quiet;
 use crate::value::Secret;
 
 const H: &str = "x-origin-verify";

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::error::SyncError;
-use crate::rotation::Progress;
+use crate::progress::Progress;
 use crate::value::{Secret, TargetValue};
 
 #[cfg(test)]

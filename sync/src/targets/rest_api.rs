@@ -40,7 +40,7 @@ use super::deployments::DeploymentPacer;
 use super::{Injector, Sent, ValueRule, paginate};
 use crate::config::{RestApiMode, RestApiTarget};
 use crate::error::{SyncError, aws};
-use crate::rotation::Progress;
+use crate::progress::Progress;
 use crate::value::{Secret, TargetValue};
 
 #[derive(Debug, Clone)]
