@@ -66,6 +66,17 @@ async fn stages(script: &[(&str, &[u8], bool)]) -> Vec<Stage> {
     out
 }
 
+/// The fields of an HTTP/2 request for `app.example.com` carrying the secret.
+fn h2_request<'a>(method: &'a str, path: &'a str, secret: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        (":method", method),
+        (":scheme", "http"),
+        (":path", path),
+        (":authority", "app.example.com"),
+        ("x-origin-verify", secret),
+    ]
+}
+
 impl Stage {
     /// An HTTP/1.1 request head with the secret, the given start line and fields.
     fn head(&self, start: &str, fields: &[&str]) -> Vec<u8> {
@@ -439,13 +450,7 @@ async fn a_body_the_client_abandoned_never_reaches_the_app_complete() {
         ];
         let mut stream = 1;
         for (path, length, sent, code) in cases {
-            let mut f = vec![
-                (":method", "POST"),
-                (":scheme", "http"),
-                (":path", path),
-                (":authority", "app.example.com"),
-                ("x-origin-verify", s.secret.as_str()),
-            ];
+            let mut f = h2_request("POST", path, &s.secret);
             if let Some(length) = length {
                 f.push(("content-length", length));
             }
@@ -461,14 +466,8 @@ async fn a_body_the_client_abandoned_never_reaches_the_app_complete() {
             stream += 2;
         }
         // The same connection still serves a whole request, body and all.
-        let f = [
-            (":method", "POST"),
-            (":scheme", "http"),
-            (":path", "/h2-whole"),
-            (":authority", "app.example.com"),
-            ("content-length", "6"),
-            ("x-origin-verify", s.secret.as_str()),
-        ];
+        let mut f = h2_request("POST", "/h2-whole", &s.secret);
+        f.push(("content-length", "6"));
         c.headers(stream, &f, false);
         c.data(stream, b"abc", false);
         c.data(stream, b"def", true);
@@ -548,13 +547,7 @@ async fn a_body_reaches_the_app_with_its_framing_whatever_the_method() {
         }
         // HTTP/2: DATA on a GET without `content-length`.
         let c = h2_frames::Conn::connect(s.proxy.enforcing()).await;
-        let f = [
-            (":method", "GET"),
-            (":scheme", "http"),
-            (":path", "/h2-get-body"),
-            (":authority", "app.example.com"),
-            ("x-origin-verify", s.secret.as_str()),
-        ];
+        let f = h2_request("GET", "/h2-get-body", &s.secret);
         c.headers(1, &f, false);
         c.data(1, b"hello", true);
         assert_eq!(c.answer(1).await.kind, HEADERS, "{}", s.name);
