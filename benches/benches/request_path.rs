@@ -70,7 +70,7 @@ async fn proxy(upstream: SocketAddr, accepted: edgeguard_proxy::auth::AcceptedSe
     ])
     .unwrap();
     let stack = Stack::new(&config);
-    stack.shared.accepted.store(Some(Arc::new(accepted)));
+    stack.state.accepted.store(Some(Arc::new(accepted)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     stack.serve(ListenerKind::Enforcing, listener, None);

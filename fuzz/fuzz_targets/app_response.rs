@@ -37,11 +37,7 @@ struct Stage {
 }
 
 static STAGE: LazyLock<Stage> = LazyLock::new(|| {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = proxy_stage::runtime();
     let answer: Arc<Mutex<Vec<u8>>> = Arc::default();
     let proxy = runtime.block_on(start(answer.clone()));
     Stage {

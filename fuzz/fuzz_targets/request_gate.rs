@@ -63,11 +63,7 @@ struct Stage {
 }
 
 static STAGE: LazyLock<Stage> = LazyLock::new(|| {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = proxy_stage::runtime();
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let open: Arc<AtomicUsize> = Arc::default();
     let sentinel: Arc<Mutex<Option<SocketAddr>>> = Arc::default();

@@ -13,11 +13,25 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::state::Shared;
+use crate::metrics::Metrics;
+
+/// Whether the proxy should get traffic, as `/ready` tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    Draining,
+    /// Listeners not bound yet, or no accepted secret loaded.
+    NotReady,
+}
+
+/// What the admin endpoints read of the proxy, and nothing else.
+pub trait Status: AsRef<Metrics> + Send + Sync + 'static {
+    fn readiness(&self) -> Readiness;
+}
 
 /// Serves the admin endpoints until the process exits (it stays up while draining, so
 /// that `/ready` can say 503 and `/metrics` can be scraped to the end).
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub async fn serve(listener: TcpListener, state: Arc<impl Status>) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -27,11 +41,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let shared = shared.clone();
+        let state = state.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(route(&req, &shared)) }
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(route(&req, &*state)) }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -40,20 +54,22 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-fn route(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
+fn route(req: &Request<Incoming>, state: &impl Status) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "GET only\n");
     }
     match req.uri().path() {
         "/live" => text(StatusCode::OK, "live\n"),
-        "/ready" if shared.is_ready() => text(StatusCode::OK, "ready\n"),
-        "/ready" if shared.is_draining() => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
-        "/ready" => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: no accepted secret loaded\n",
-        ),
+        "/ready" => match state.readiness() {
+            Readiness::Ready => text(StatusCode::OK, "ready\n"),
+            Readiness::Draining => text(StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
+            Readiness::NotReady => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: no accepted secret loaded\n",
+            ),
+        },
         "/metrics" => {
-            let mut response = Response::new(Full::new(Bytes::from(shared.metrics.render())));
+            let mut response = Response::new(Full::new(Bytes::from(state.as_ref().render())));
             response.headers_mut().insert(
                 CONTENT_TYPE,
                 http::HeaderValue::from_static(

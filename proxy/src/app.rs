@@ -21,7 +21,7 @@ use crate::labels::ListenerKind;
 use crate::secrets::secretsmanager::{self, SecretsManagerSource};
 use crate::secrets::{env::EnvSource, file::FileSource, refresher};
 use crate::serve::{self, BindError, ConnLimits, ListenerCtx};
-use crate::state::Shared;
+use crate::state::ProxyState;
 use crate::tls::{self, CertStore, TlsError, TlsSpec};
 
 /// The ALB's default idle timeout: the proxy's must be longer.
@@ -54,7 +54,7 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
     }
 
     let stack = Stack::new(&config);
-    let shared = &stack.shared;
+    let state = &stack.state;
 
     let admin = serve::bind("admin", config.admin_listen).await?;
     let enforcing = serve::bind("enforcing", config.listen).await?;
@@ -63,12 +63,12 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
         None => None,
     };
 
-    spawn_refresher(&config, env, shared, &stack.shutdown).await?;
+    spawn_refresher(&config, env, state, &stack.shutdown).await?;
     // Stopped after the drain, so that its last records count the drained requests.
     let emf_stop = CancellationToken::new();
     let emf = config.emf.as_ref().map(|spec| {
         tokio::spawn(crate::metrics::emf::run(
-            shared.clone(),
+            state.clone(),
             spec.namespace.clone(),
             spec.interval,
             emf_stop.clone(),
@@ -76,7 +76,7 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
     });
 
     log_listening("admin", &admin, false);
-    tokio::spawn(crate::admin::serve(admin, shared.clone()));
+    tokio::spawn(crate::admin::serve(admin, state.clone()));
     let mut listeners = vec![(ListenerKind::Enforcing, enforcing, config.tls.clone())];
     if let Some(internal) = internal {
         listeners.push((
@@ -88,20 +88,20 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
     let mut accept_loops = Vec::new();
     for (kind, listener, tls_spec) in listeners {
         let tls = match &tls_spec {
-            Some(spec) => Some(acceptor(spec, &config, shared, &stack.shutdown)?),
+            Some(spec) => Some(acceptor(spec, &config, state, &stack.shutdown)?),
             None => None,
         };
         log_listening(kind.as_str(), &listener, tls.is_some());
         accept_loops.push(stack.serve(kind, listener, tls));
     }
-    shared.set_bound();
+    state.set_bound();
 
     let signal_name = tokio::select! {
         _ = sigterm.recv() => "SIGTERM",
         _ = sigint.recv() => "SIGINT",
     };
     tracing::info!(signal = signal_name, grace = ?config.shutdown_grace, "shutting down: draining connections");
-    shared.set_draining();
+    state.set_draining();
     stack.shutdown.cancel();
     for accept_loop in accept_loops {
         // The accept loops return at once on cancel; their listeners close with them.
@@ -129,7 +129,7 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
 #[derive(Debug)]
 pub struct Stack {
     /// The accepted values (empty until a source is read: requests get 503), metrics.
-    pub shared: Arc<Shared>,
+    pub state: Arc<ProxyState>,
     upstream: Upstream,
     gate_config: Arc<GateConfig>,
     limits: Arc<ConnLimits>,
@@ -144,7 +144,7 @@ pub struct Stack {
 impl Stack {
     pub fn new(config: &Config) -> Self {
         Self {
-            shared: Arc::new(Shared::default()),
+            state: Arc::new(ProxyState::default()),
             upstream: Upstream::new(&UpstreamConfig {
                 scheme: config.upstream_scheme.clone(),
                 authority: config.upstream_authority.clone(),
@@ -181,7 +181,7 @@ impl Stack {
             gate: Gate::new(
                 kind,
                 self.gate_config.clone(),
-                self.shared.clone(),
+                self.state.clone(),
                 self.upstream.clone(),
             ),
             limits: self.limits.clone(),
@@ -201,15 +201,15 @@ impl Stack {
 async fn spawn_refresher(
     config: &Config,
     env: &dyn Env,
-    shared: &Arc<Shared>,
+    state: &Arc<ProxyState>,
     shutdown: &CancellationToken,
 ) -> Result<(), RunError> {
-    let (shared, interval, stop) = (shared.clone(), config.refresh_interval, shutdown.clone());
+    let (state, interval, stop) = (state.clone(), config.refresh_interval, shutdown.clone());
     match &config.secret_source {
         SourceSpec::File(path) => {
             tokio::spawn(refresher::run(
                 FileSource::new(path.clone()),
-                shared,
+                state,
                 interval,
                 stop,
             ));
@@ -217,7 +217,7 @@ async fn spawn_refresher(
         SourceSpec::Env(var) => {
             tokio::spawn(refresher::run(
                 EnvSource::new(var, env),
-                shared,
+                state,
                 interval,
                 stop,
             ));
@@ -225,7 +225,7 @@ async fn spawn_refresher(
         SourceSpec::SecretsManager(id) => {
             let client = secrets_manager_client(id).await?;
             let source = SecretsManagerSource::new(client, id, config.header.as_str());
-            tokio::spawn(refresher::run(source, shared, interval, stop));
+            tokio::spawn(refresher::run(source, state, interval, stop));
         }
     }
     Ok(())
@@ -263,7 +263,7 @@ async fn secrets_manager_client(
 fn acceptor(
     spec: &TlsSpec,
     config: &Config,
-    shared: &Arc<Shared>,
+    state: &Arc<ProxyState>,
     shutdown: &CancellationToken,
 ) -> Result<TlsAcceptor, RunError> {
     let store = match spec {
@@ -275,7 +275,7 @@ fn acceptor(
                 cert.clone(),
                 key.clone(),
                 config.refresh_interval,
-                shared.clone(),
+                state.clone(),
                 shutdown.clone(),
             ));
             store

@@ -19,7 +19,7 @@ use crate::conn::ConnCtx;
 use crate::conn_clock::BusyGuard;
 use crate::fields::{Fields, HTTP2_SETTINGS};
 use crate::forward::{Upstream, UpstreamFailure};
-use crate::state::Shared;
+use crate::state::ProxyState;
 use crate::upgrade::Pending;
 
 pub use crate::labels::{ListenerKind, Outcome};
@@ -45,7 +45,7 @@ pub struct Gate(Arc<Inner>);
 struct Inner {
     listener: ListenerKind,
     config: Arc<GateConfig>,
-    shared: Arc<Shared>,
+    state: Arc<ProxyState>,
     upstream: Upstream,
 }
 
@@ -63,13 +63,13 @@ impl Gate {
     pub fn new(
         listener: ListenerKind,
         config: Arc<GateConfig>,
-        shared: Arc<Shared>,
+        state: Arc<ProxyState>,
         upstream: Upstream,
     ) -> Self {
         Self(Arc::new(Inner {
             listener,
             config,
-            shared,
+            state,
             upstream,
         }))
     }
@@ -78,8 +78,8 @@ impl Gate {
         self.0.listener
     }
 
-    pub fn shared(&self) -> &Arc<Shared> {
-        &self.0.shared
+    pub fn state(&self) -> &Arc<ProxyState> {
+        &self.0.state
     }
 
     pub fn upstream(&self) -> &Upstream {
@@ -153,14 +153,14 @@ impl Gate {
                         )
                     }
                     Err(failure) => {
-                        inner.shared.metrics.upstream_error(failure);
+                        inner.state.metrics.upstream_error(failure);
                         (outcome, upstream_failure(failure, busy))
                     }
                 }
             }
         };
         inner
-            .shared
+            .state
             .metrics
             .request(inner.listener, outcome, start.elapsed());
         response
@@ -181,7 +181,7 @@ impl Gate {
         if inner.listener == ListenerKind::Internal {
             return walk(Outcome::Bypass);
         }
-        let accepted = inner.shared.accepted.load();
+        let accepted = inner.state.accepted.load();
         let Some(set) = accepted.as_deref() else {
             // Fail closed: nothing loaded means nothing is accepted, health checks included
             // (an ALB should not route to a task that would reject every request).
@@ -200,7 +200,7 @@ impl Gate {
                 decision
             }
             Verdict::Rejected(why) => {
-                inner.shared.metrics.rejection(why);
+                inner.state.metrics.rejection(why);
                 tracing::debug!(reason = why.as_str(), "request rejected");
                 Decision::Reject
             }

@@ -134,7 +134,7 @@ async fn connection(
     shutdown: CancellationToken,
     _permit: OwnedSemaphorePermit,
 ) {
-    let metrics = &ctx.gate.shared().metrics;
+    let metrics = &ctx.gate.state().metrics;
     let listener = ctx.gate.listener();
     metrics.connection_opened(listener);
     let limits = &ctx.limits;
@@ -295,7 +295,7 @@ where
     };
     let Some(expired) = expired else { return true };
     ctx.gate
-        .shared()
+        .state()
         .metrics
         .connection_timed_out(ctx.gate.listener());
     tracing::debug!(

@@ -35,13 +35,9 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The value of the first field named `name` (any case).
     pub fn field(&self, name: &str) -> Option<String> {
-        self.head.split("\r\n").skip(1).find_map(|line| {
-            let (n, v) = line.split_once(':')?;
-            n.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| v.trim().to_owned())
-        })
+        wire::field(&self.head, name)
     }
 }
 

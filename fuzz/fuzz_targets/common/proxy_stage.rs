@@ -13,6 +13,16 @@ use tokio::net::TcpListener;
 /// The one accepted value.
 pub const SECRET: &str = "kq3Zr0c1T9xW5yPp8N2bVfLmHs7Ud4Ea6GoJiRtYeQw";
 
+/// The runtime a target's stage lives on for the whole fuzzing run: two workers, so the
+/// proxy, the app and the target's client run side by side as in production.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Serves an enforcing listener in front of `upstream` (`http://…`), configured by the
 /// binary's own parser with `args` besides the upstream and the (unused) secret source,
 /// and [`SECRET`] accepted. Returns the listener's address.
@@ -28,7 +38,7 @@ pub async fn serve(upstream: &str, args: &[&str]) -> SocketAddr {
     )])
     .unwrap();
     let stack = Stack::new(&config);
-    stack.shared.accepted.store(Some(Arc::new(set)));
+    stack.state.accepted.store(Some(Arc::new(set)));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     stack.serve(ListenerKind::Enforcing, listener, None);

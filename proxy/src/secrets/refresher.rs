@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Labeled, Source};
 use crate::auth::{AcceptedSet, AcceptedValue};
-use crate::state::Shared;
+use crate::state::ProxyState;
 
 /// A repeated failure is logged at warn at most this often (debug in between).
 const WARN_EVERY: Duration = Duration::from_secs(60);
@@ -18,15 +18,15 @@ const FIRST_RETRY: Duration = Duration::from_millis(250);
 /// jitter, so that a fleet started together does not poll in step).
 pub async fn run<S: Source>(
     mut source: S,
-    shared: Arc<Shared>,
+    state: Arc<ProxyState>,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
     let mut last_warn: Option<Instant> = None;
     let mut retry = FIRST_RETRY;
     loop {
-        let ok = refresh_once(&mut source, &shared, &mut last_warn).await;
-        let wait = if ok || shared.accepted.load().is_some() {
+        let ok = refresh_once(&mut source, &state, &mut last_warn).await;
+        let wait = if ok || state.accepted.load().is_some() {
             jitter(interval)
         } else {
             // Nothing loaded yet: the listeners are answering 503, so retry sooner.
@@ -43,14 +43,14 @@ pub async fn run<S: Source>(
 /// One read: swap on a change, keep the snapshot in force on an error. True on success.
 pub async fn refresh_once<S: Source>(
     source: &mut S,
-    shared: &Shared,
+    state: &ProxyState,
     last_warn: &mut Option<Instant>,
 ) -> bool {
     match source.load().await {
         Ok(values) => {
-            let swapped = swap_if_changed(shared, values);
-            let count = shared.accepted.load().as_ref().map_or(0, |s| s.len());
-            shared.metrics.refresh_succeeded(count, swapped);
+            let swapped = swap_if_changed(state, values);
+            let count = state.accepted.load().as_ref().map_or(0, |s| s.len());
+            state.metrics.refresh_succeeded(count, swapped);
             if swapped {
                 tracing::info!(
                     source = source.describe(),
@@ -64,8 +64,8 @@ pub async fn refresh_once<S: Source>(
             true
         }
         Err(error) => {
-            shared.metrics.refresh_failed();
-            let loaded = shared.accepted.load().is_some();
+            state.metrics.refresh_failed();
+            let loaded = state.accepted.load().is_some();
             let due = last_warn.is_none_or(|t| t.elapsed() >= WARN_EVERY);
             if due {
                 *last_warn = Some(Instant::now());
@@ -84,8 +84,8 @@ pub async fn refresh_once<S: Source>(
 }
 
 /// Builds and stores a new snapshot when `values` differ from the one in force.
-fn swap_if_changed(shared: &Shared, values: Vec<Labeled>) -> bool {
-    let current = shared.accepted.load();
+fn swap_if_changed(state: &ProxyState, values: Vec<Labeled>) -> bool {
+    let current = state.accepted.load();
     let unchanged = current.as_ref().is_some_and(|set| {
         set.len() == values.len()
             && set.values().iter().zip(&values).all(|(a, b)| {
@@ -98,13 +98,13 @@ fn swap_if_changed(shared: &Shared, values: Vec<Labeled>) -> bool {
     let accepted: Vec<AcceptedValue> = values
         .into_iter()
         .map(|v| {
-            let counts = shared.metrics.accept_counts(&v.version_id, &v.label);
+            let counts = state.metrics.accept_counts(&v.version_id, &v.label);
             AcceptedValue::new(v.label.into(), v.version_id.into(), v.secret, counts)
         })
         .collect();
     match AcceptedSet::new(accepted) {
         Some(set) => {
-            shared.accepted.store(Some(Arc::new(set)));
+            state.accepted.store(Some(Arc::new(set)));
             true
         }
         // Sources never return an empty list; if one did, keep what is in force.
@@ -151,40 +151,40 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_read_keeps_the_last_good_set() {
-        let shared = Shared::default();
+        let state = ProxyState::default();
         let mut warned = None;
         let mut source = Scripted(vec![
             Ok(values(&["aaaa"])),
             Err(gone()),
             Ok(values(&["bbbb"])),
         ]);
-        assert!(refresh_once(&mut source, &shared, &mut warned).await);
-        assert!(!refresh_once(&mut source, &shared, &mut warned).await);
-        let set = shared.accepted.load_full().unwrap();
+        assert!(refresh_once(&mut source, &state, &mut warned).await);
+        assert!(!refresh_once(&mut source, &state, &mut warned).await);
+        let set = state.accepted.load_full().unwrap();
         assert!(
             set.find(b"aaaa").is_some(),
             "last good set kept after an error"
         );
-        assert!(refresh_once(&mut source, &shared, &mut warned).await);
-        let set = shared.accepted.load_full().unwrap();
+        assert!(refresh_once(&mut source, &state, &mut warned).await);
+        let set = state.accepted.load_full().unwrap();
         assert!(set.find(b"aaaa").is_none() && set.find(b"bbbb").is_some());
     }
 
     #[tokio::test]
     async fn nothing_loaded_stays_nothing_on_error() {
-        let shared = Shared::default();
+        let state = ProxyState::default();
         let mut source = Scripted(vec![Err(gone())]);
-        assert!(!refresh_once(&mut source, &shared, &mut None).await);
-        assert!(shared.accepted.load().is_none());
+        assert!(!refresh_once(&mut source, &state, &mut None).await);
+        assert!(state.accepted.load().is_none());
     }
 
     #[tokio::test]
     async fn an_unchanged_source_does_not_swap() {
-        let shared = Shared::default();
+        let state = ProxyState::default();
         let mut source = Scripted(vec![Ok(values(&["aaaa"])), Ok(values(&["aaaa"]))]);
-        refresh_once(&mut source, &shared, &mut None).await;
-        let first = shared.accepted.load_full().unwrap();
-        refresh_once(&mut source, &shared, &mut None).await;
-        assert!(Arc::ptr_eq(&first, &shared.accepted.load_full().unwrap()));
+        refresh_once(&mut source, &state, &mut None).await;
+        let first = state.accepted.load_full().unwrap();
+        refresh_once(&mut source, &state, &mut None).await;
+        assert!(Arc::ptr_eq(&first, &state.accepted.load_full().unwrap()));
     }
 }
