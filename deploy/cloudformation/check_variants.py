@@ -65,6 +65,7 @@ REQUIRED = {
     "AppPort": "8080",
     "LogRetentionDays": "90",
     "DesiredCount": "2",
+    "ReportModeAlarmDays": "7",
 }
 OPTIONAL_ON = {
     "PublicHostedZoneId": "Z0000000000000000000",
@@ -79,6 +80,9 @@ OPTIONAL_ON = {
     "OriginDomainName": "origin.example.net",
     "AlarmEmail": "oncall@example.com",
     "AppSocket": "app.sock",
+    # Adoption: the sidecars in report mode, paging after three days of it.
+    "ProxyMode": "report",
+    "ReportModeAlarmDays": "3",
 }
 
 
@@ -293,6 +297,19 @@ def check(rendered, params, problems, name):
     body = res["Dashboard"]["Properties"]["DashboardBody"]
     if "{" + f"{namespace},VersionId" + "}" not in body:
         fail(f"the dashboard does not show AcceptedRequests from {namespace}")
+    # Adoption: the sidecars' mode is the parameter's; who would be refused is on the
+    # dashboard per front door; a forgotten report mode pages.
+    mode = env_of("edgeguard-proxy").get("EDGEGUARD_MODE")
+    if mode != params.get("ProxyMode", "enforce"):
+        fail(f"the sidecars run in mode {mode!r}, not ProxyMode's {params.get('ProxyMode', 'enforce')!r}")
+    if "{" + f"{namespace},Reason,Edge" + "}" not in body or "NotEnforcing" not in body:
+        fail("the dashboard does not show rejected (reported) requests by reason and edge and NotEnforcing")
+    not_enforcing = [r["Properties"] for r in res.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+                     and r["Properties"].get("MetricName") == "NotEnforcing"]
+    days = int(params.get("ReportModeAlarmDays", 7))
+    if len(not_enforcing) != 1 or not_enforcing[0]["Namespace"] != namespace \
+            or int(not_enforcing[0]["EvaluationPeriods"]) * int(not_enforcing[0]["Period"]) != days * 86400:
+        fail(f"no alarm on NotEnforcing in {namespace} over {days} days: {not_enforcing}")
     evidence = sync_config.get("evidence", {})
     if evidence.get("emf_interval") != emf.get("EDGEGUARD_EMF_INTERVAL"):
         fail(f"the rotation's emf_interval {evidence.get('emf_interval')} is not the sidecars' {emf.get('EDGEGUARD_EMF_INTERVAL')}")

@@ -5,44 +5,27 @@
 
 use std::collections::HashMap;
 
-use edgeguard_proxy::config::{self, cli};
+use edgeguard_proxy::config::{self, cli, env};
 use libfuzzer_sys::fuzz_target;
 
-const KEYS: &[&str] = &[
-    "EDGEGUARD_LISTEN",
-    "EDGEGUARD_INTERNAL_LISTEN",
-    "EDGEGUARD_UPSTREAM",
-    "EDGEGUARD_HEADER",
-    "EDGEGUARD_SECRET_SOURCE",
-    "EDGEGUARD_REFRESH_INTERVAL",
-    "EDGEGUARD_HEALTH_PATH",
-    "EDGEGUARD_ADMIN_LISTEN",
-    "EDGEGUARD_IDLE_TIMEOUT",
-    "EDGEGUARD_HEADER_READ_TIMEOUT",
-    "EDGEGUARD_MAX_HEADER_BYTES",
-    "EDGEGUARD_MAX_CONNECTIONS",
-    "EDGEGUARD_UPSTREAM_TIMEOUT",
-    "EDGEGUARD_TLS_CERT",
-    "EDGEGUARD_TLS_KEY",
-    "EDGEGUARD_LOG_FORMAT",
-];
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    // One value per line, in KEYS order; an empty line leaves the variable unset.
-    let mut env = HashMap::new();
-    for (key, value) in KEYS.iter().zip(text.split('\n')) {
+    // One value per line, in the order of the proxy's key table (every key, so a new one
+    // is fuzzed the day it is added); an empty line leaves the variable unset.
+    let mut vars = HashMap::new();
+    for (key, value) in env::ALL.iter().zip(text.split('\n')) {
         if !value.is_empty() {
-            env.insert((*key).to_owned(), value.to_owned());
+            vars.insert(key.env.to_owned(), value.to_owned());
         }
     }
-    env.insert("ORIGIN_SECRET".into(), "SECRET-MARKER-VALUE".into());
+    vars.insert("ORIGIN_SECRET".into(), "SECRET-MARKER-VALUE".into());
     let Ok(cli) = cli::parse_from(["edgeguard-proxy"]) else {
         return;
     };
-    if let Err(errors) = config::load(&cli, &env) {
+    if let Err(errors) = config::load(&cli, &vars) {
         assert!(!errors.to_string().contains("SECRET-MARKER-VALUE"));
     }
 });

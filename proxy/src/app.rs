@@ -18,6 +18,7 @@ use crate::config::{Config, SourceSpec};
 use crate::forward::{Upstream, UpstreamConfig};
 use crate::gate::{Gate, GateConfig};
 use crate::labels::ListenerKind;
+use crate::report::Mode;
 use crate::secrets::secretsmanager::{self, SecretsManagerSource};
 use crate::secrets::{env::EnvSource, file::FileSource, refresher};
 use crate::serve::{self, BindError, ConnLimits, ListenerCtx};
@@ -26,6 +27,8 @@ use crate::tls::{self, CertStore, TlsError, TlsSpec};
 
 /// The ALB's default idle timeout: the proxy's must be longer.
 const ALB_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often report mode says it is still not enforcing.
+const REPORT_REMINDER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -74,6 +77,14 @@ pub async fn run(config: Config, env: &dyn Env) -> Result<(), RunError> {
             emf_stop.clone(),
         ))
     });
+
+    if let Some(reporter) = &stack.gate_config.report {
+        tokio::spawn(crate::report::remind(
+            reporter.clone(),
+            REPORT_REMINDER,
+            stack.shutdown.clone(),
+        ));
+    }
 
     log_listening("admin", &admin, false);
     tokio::spawn(crate::admin::serve(admin, state.clone()));
@@ -143,8 +154,11 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(config: &Config) -> Self {
+        let state = Arc::new(ProxyState::default());
+        let reporting = config.mode == Mode::Report;
+        state.metrics.set_enforcing(!reporting);
         Self {
-            state: Arc::new(ProxyState::default()),
+            state,
             upstream: Upstream::new(&UpstreamConfig {
                 scheme: config.upstream_scheme.clone(),
                 authority: config.upstream_authority.clone(),
@@ -156,6 +170,7 @@ impl Stack {
             gate_config: Arc::new(GateConfig {
                 header: config.header.clone(),
                 health_paths: config.health_paths.clone(),
+                report: reporting.then(Arc::default),
             }),
             limits: Arc::new(ConnLimits {
                 idle_timeout: config.idle_timeout,

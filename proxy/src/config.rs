@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use http::HeaderName;
 
+use crate::report::Mode;
 use crate::tls::{self, TlsSpec};
 use http::uri::{Authority, Scheme, Uri};
 
@@ -53,6 +54,8 @@ pub struct Config {
     /// TCP to the authority, or a Unix domain socket (`unix:/path`).
     pub upstream_target: Target,
     pub header: HeaderName,
+    /// Report mode forwards what enforcing would refuse (adoption).
+    pub mode: Mode,
     pub secret_source: SourceSpec,
     pub refresh_interval: Duration,
     pub health_paths: Vec<String>,
@@ -177,6 +180,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
     let (upstream_scheme, upstream_authority, upstream_target) =
         r.parse(env::UPSTREAM, &cli.upstream, parse_upstream);
     let header = r.parse(env::HEADER, &cli.header, parse_header);
+    let mode = r.parse(env::MODE, &cli.mode, Mode::parse);
     let secret_source = match r.raw(env::SECRET_SOURCE, &cli.secret_source) {
         None => {
             r.error(
@@ -296,6 +300,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
             upstream_authority,
             upstream_target,
             header,
+            mode,
             secret_source,
             refresh_interval,
             health_paths,

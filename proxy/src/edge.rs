@@ -1,8 +1,10 @@
 //! Which front door sent a request, as far as the request shows it.
 //!
-//! Used only to label accepted-request counts, so that an operator can see *which* edge
-//! still sends an old value. It is never trusted for anything else: a client can forge
-//! these headers, but only a request that already carries an accepted value is counted.
+//! Used only to label counts: accepted requests, so that an operator can see *which* edge
+//! still sends an old value, and refused (or, in report mode, reported) ones, so that a
+//! dashboard shows which door sends requests without the header. It is never trusted for
+//! anything else: a client can forge these headers. An accepted request's edge is as good
+//! as its value; a refused one's is a clue, which is all a dashboard needs.
 //!
 //! CloudFront adds `X-Amz-Cf-Id` to every origin request and names itself in `Via`
 //! ("1.1 abc.cloudfront.net (CloudFront)"): "Headers that CloudFront adds", Amazon

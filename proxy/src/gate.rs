@@ -17,8 +17,10 @@ use crate::auth::Verdict;
 use crate::body::{ProxyBody, RequestBody};
 use crate::conn::ConnCtx;
 use crate::conn_clock::BusyGuard;
+use crate::edge::Edge;
 use crate::fields::{Fields, HTTP2_SETTINGS};
 use crate::forward::{Upstream, UpstreamFailure};
+use crate::report::{Refusal, Reporter};
 use crate::state::ProxyState;
 use crate::upgrade::Pending;
 
@@ -36,6 +38,8 @@ const ALLOWED: HeaderValue =
 pub struct GateConfig {
     pub header: HeaderName,
     pub health_paths: Vec<String>,
+    /// `Some` in report mode: what enforcing would refuse is forwarded and reported here.
+    pub report: Option<Arc<Reporter>>,
 }
 
 #[derive(Debug, Clone)]
@@ -183,9 +187,19 @@ impl Gate {
         }
         let accepted = inner.state.accepted.load();
         let Some(set) = accepted.as_deref() else {
+            inner.state.metrics.nothing_loaded();
             // Fail closed: nothing loaded means nothing is accepted, health checks included
             // (an ALB should not route to a task that would reject every request).
-            return Decision::Unavailable;
+            return match &inner.config.report {
+                None => Decision::Unavailable,
+                Some(reporter) => {
+                    let decision = walk(Outcome::Reported);
+                    if let Decision::Forward(_, fields, _) = &decision {
+                        reporter.forwarded(Refusal::NothingLoaded, req, fields.edge());
+                    }
+                    decision
+                }
+            };
         };
         if is_health_check(req, &inner.config.health_paths) {
             return walk(Outcome::Bypass);
@@ -200,9 +214,19 @@ impl Gate {
                 decision
             }
             Verdict::Rejected(why) => {
-                inner.state.metrics.rejection(why);
-                tracing::debug!(reason = why.as_str(), "request rejected");
-                Decision::Reject
+                // The edge of a refused request, so that a dashboard shows which front
+                // door sends them (one more walk over the fields, on this path only).
+                let edge = Edge::of(req.headers());
+                inner.state.metrics.rejection(why, edge);
+                let Some(reporter) = &inner.config.report else {
+                    tracing::debug!(reason = why.as_str(), "request rejected");
+                    return Decision::Reject;
+                };
+                let decision = walk(Outcome::Reported);
+                if let Decision::Forward(..) = &decision {
+                    reporter.forwarded(Refusal::Rejected(why), req, edge);
+                }
+                decision
             }
         }
     }

@@ -37,15 +37,18 @@ pub enum Outcome {
     /// Let through by the check but not forwardable (`well_formed`): 400, 405, 501, or
     /// an HTTP/2 stream reset.
     Malformed,
+    /// Report mode: forwarded although enforcing would have refused it (403 or 503).
+    Reported,
 }
 
 impl Outcome {
-    pub(crate) const ALL: [Self; 5] = [
+    pub(crate) const ALL: [Self; 6] = [
         Self::Accepted,
         Self::Rejected,
         Self::Bypass,
         Self::Unavailable,
         Self::Malformed,
+        Self::Reported,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,6 +57,7 @@ impl Outcome {
             Self::Bypass => "bypass",
             Self::Unavailable => "unavailable",
             Self::Malformed => "malformed",
+            Self::Reported => "reported",
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod logging;
 pub mod metrics;
 pub mod paired;
 pub mod relay;
+pub mod report;
 pub mod secrets;
 pub mod serve;
 pub mod sniff;

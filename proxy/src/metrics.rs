@@ -13,6 +13,7 @@
 //! outcomes are the gate's, the upstream failure kinds the forwarder's.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -22,6 +23,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::auth::{AcceptCounts, Rejection};
+use crate::edge::Edge;
 use crate::forward::UpstreamFailure;
 use crate::labels::{ListenerKind, Outcome};
 
@@ -68,7 +70,14 @@ struct VersionLabel {
 pub struct Metrics {
     registry: Registry,
     requests: [[Counter; Outcome::ALL.len()]; ListenerKind::ALL.len()],
-    rejections: [Counter; 3],
+    rejections: [Counter; Rejection::ALL.len()],
+    /// The same rejections by reason and edge, for the EMF records only (the front door
+    /// is a clue a client can forge: fine for a dashboard, not for a label of its own).
+    rejections_by_edge: [[AtomicU64; Edge::ALL.len()]; Rejection::ALL.len()],
+    /// Requests that found no accepted set loaded (refused with 503, or reported).
+    nothing_loaded: AtomicU64,
+    /// 1 enforcing, 0 report mode.
+    enforcing: Gauge,
     upstream_errors: [Counter; UpstreamFailure::ALL.len()],
     durations: [Histogram; 2],
     /// success, error
@@ -152,6 +161,13 @@ impl Default for Metrics {
             "Rejected requests (403) by reason",
             Rejection::ALL.map(|w| ReasonLabel { reason: w.as_str() }),
         );
+        let enforcing = Gauge::default();
+        enforcing.set(1);
+        r.register(
+            "edgeguard_enforcing",
+            "1 when requests failing the header check are refused, 0 in report mode",
+            enforcing.clone(),
+        );
         let accepted = AcceptRegistry::default();
         r.register(
             "edgeguard_accepted_matches",
@@ -233,6 +249,9 @@ impl Default for Metrics {
             registry: r,
             requests,
             rejections,
+            rejections_by_edge: Default::default(),
+            nothing_loaded: AtomicU64::new(0),
+            enforcing,
             upstream_errors,
             durations,
             refresh,
@@ -255,8 +274,24 @@ impl Metrics {
         self.durations[l].observe(elapsed);
     }
 
-    pub fn rejection(&self, why: Rejection) {
-        self.rejections[index(&Rejection::ALL, why)].inc();
+    /// A request that failed the header check, refused or (report mode) forwarded.
+    pub fn rejection(&self, why: Rejection, edge: Edge) {
+        let r = index(&Rejection::ALL, why);
+        self.rejections[r].inc();
+        self.rejections_by_edge[r][edge.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request that found no accepted set, refused or (report mode) forwarded.
+    pub fn nothing_loaded(&self) {
+        self.nothing_loaded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn set_enforcing(&self, enforcing: bool) {
+        self.enforcing.set(i64::from(enforcing));
+    }
+
+    pub fn is_enforcing(&self) -> bool {
+        self.enforcing.get() == 1
     }
 
     pub fn upstream_error(&self, kind: UpstreamFailure) {
@@ -318,15 +353,22 @@ impl Metrics {
         self.accepted.snapshot()
     }
 
-    /// Rejections by reason so far (for the EMF exporter).
-    pub fn rejections_by_reason(&self) -> [(Rejection, u64); 3] {
-        Rejection::ALL.map(|why| (why, self.rejections[index(&Rejection::ALL, why)].get()))
+    /// Requests that failed the check so far, by reason and edge (for the EMF exporter).
+    pub fn rejections_by_edge(&self) -> Vec<(Rejection, Edge, u64)> {
+        let mut out = Vec::with_capacity(Rejection::ALL.len() * Edge::ALL.len());
+        for why in Rejection::ALL {
+            for edge in Edge::ALL {
+                let n = self.rejections_by_edge[index(&Rejection::ALL, why)][edge.index()]
+                    .load(Ordering::Relaxed);
+                out.push((why, edge, n));
+            }
+        }
+        out
     }
 
-    /// Requests refused with 503 because no accepted set is loaded, on either listener.
-    pub fn unavailable(&self) -> u64 {
-        let o = index(&Outcome::ALL, Outcome::Unavailable);
-        self.requests.iter().map(|l| l[o].get()).sum()
+    /// Requests that found no accepted set loaded so far, on either listener.
+    pub fn nothing_loaded_total(&self) -> u64 {
+        self.nothing_loaded.load(Ordering::Relaxed)
     }
 }
 
@@ -355,7 +397,8 @@ mod tests {
             | Outcome::Rejected
             | Outcome::Bypass
             | Outcome::Unavailable
-            | Outcome::Malformed => (),
+            | Outcome::Malformed
+            | Outcome::Reported => (),
         };
         let rejection = |r: Rejection| match r {
             Rejection::Missing | Rejection::Duplicate | Rejection::Mismatch => (),
@@ -385,7 +428,7 @@ mod tests {
         Edge::ALL.into_iter().for_each(edge);
         Malformed::ALL.into_iter().for_each(malformed);
         once(&ListenerKind::ALL, 2);
-        once(&Outcome::ALL, 5);
+        once(&Outcome::ALL, 6);
         once(&Rejection::ALL, 3);
         once(&UpstreamFailure::ALL, 4);
         once(&Edge::ALL, 3);

@@ -5,6 +5,10 @@
 //! name would be removed before the proxy saw it: every request rejected. Names compare
 //! case-insensitively (HTTP); both programs keep the lowercase form.
 
+/// The header both programs use unless told otherwise (the proxy's `--header`, sync's
+/// `header`).
+pub const DEFAULT: &str = "x-origin-verify";
+
 /// Why a header name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidName {

@@ -25,8 +25,13 @@ pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// `sdk` in us-east-1, where CloudFront and WAF for CloudFront are called.
+pub fn global(sdk: &SdkConfig) -> SdkConfig {
+    sdk.to_builder().region(Region::new(GLOBAL_REGION)).build()
+}
+
 pub fn rotation(sdk: &SdkConfig, config: &Config, progress: Box<dyn Progress>) -> Rotation {
-    let global = sdk.to_builder().region(Region::new(GLOBAL_REGION)).build();
+    let global = global(sdk);
     // A secret named by its ARN is read in the ARN's region, whatever the SDK's default.
     let secret_home = match config.secret_region() {
         Some(region) => sdk

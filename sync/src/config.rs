@@ -282,7 +282,9 @@ impl Raw {
         };
         let secret_id = need("secret_id", self.secret_id);
         let header = match edgeguard_secret::header::name(
-            self.header.as_deref().unwrap_or("x-origin-verify"),
+            self.header
+                .as_deref()
+                .unwrap_or(edgeguard_secret::header::DEFAULT),
         ) {
             Ok(h) => h,
             Err(e) => {

@@ -6,10 +6,12 @@
 
 pub mod aws;
 pub mod config;
+pub mod discover;
 pub mod drill;
 pub mod error;
 pub mod evidence;
 pub mod guard;
+pub mod init;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod lock;

@@ -8,6 +8,7 @@ pub mod client;
 pub mod e2e;
 pub mod edge;
 pub mod emf;
+pub mod estate;
 pub mod fixture;
 pub mod gate;
 pub mod h2_frames;

@@ -337,15 +337,21 @@ origin_ids = ["alb"]
 
     /// Runs `edgeguard-sync --config … ARGS` against the emulator: (exit code, stdout, stderr).
     pub fn sync(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self
-            .sync_command(args)
-            .output()
-            .expect("run edgeguard-sync");
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        outcome(self.sync_command(args))
+    }
+
+    /// Runs `edgeguard-sync ARGS` against the emulator, without `--config`.
+    pub fn sync_without_config(&self, args: &[&str]) -> (i32, String, String) {
+        let mut command = self.sync_command(args);
+        let mut bare = Command::new(command.get_program());
+        bare.args(command.get_args().skip(2))
+            .env_clear()
+            .envs(command.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command = bare;
+        outcome(command)
     }
 
     /// Starts `edgeguard-sync` in the background; its output is discarded (an unread pipe
@@ -379,6 +385,16 @@ origin_ids = ["alb"]
     pub fn set_timing(&self, timing: &str) {
         std::fs::write(&self.config, self.toml(timing)).unwrap();
     }
+}
+
+/// (exit code, stdout, stderr) of a command run to its end.
+fn outcome(mut command: Command) -> (i32, String, String) {
+    let out = command.output().expect("run edgeguard-sync");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The `edgeguard-sync` binary, next to this test's `deps/` folder (`scripts/test` builds it).

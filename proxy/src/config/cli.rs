@@ -69,6 +69,8 @@ pub struct Cli {
     pub shutdown_grace: Option<String>,
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
     #[arg(long, value_name = "OUTPUT")]
     pub emf: Option<String>,
     #[arg(long, value_name = "DUR")]

@@ -68,7 +68,9 @@ keys! {
     /// The app: `http://HOST:PORT`.
     UPSTREAM = "--upstream", "EDGEGUARD_UPSTREAM", "http://127.0.0.1:8080", "The app container: http://HOST:PORT, or unix:/PATH for a Unix domain socket";
     /// The header the edge injects.
-    HEADER = "--header", "EDGEGUARD_HEADER", "x-origin-verify", "Header injected by the edge";
+    HEADER = "--header", "EDGEGUARD_HEADER", edgeguard_secret::header::DEFAULT, "Header injected by the edge";
+    /// `enforce`, or `report` while adopting: forward what enforcing would refuse.
+    MODE = "--mode", "EDGEGUARD_MODE", "enforce", "enforce: refuse requests without an accepted header (403); report: forward them, count and log who sent them (adoption, docs/adopt.md)";
     /// `file:PATH`, `env:VAR` or `secretsmanager:ID` (name or ARN).
     SECRET_SOURCE = "--secret-source", "EDGEGUARD_SECRET_SOURCE", "", "Accepted values: file:PATH (one per line, # comments), env:VAR (comma or newline separated) or secretsmanager:ID (secret name or ARN) [required]";
     /// How often the source (and any TLS certificate file) is read again.

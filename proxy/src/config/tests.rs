@@ -44,6 +44,7 @@ fn every_flag_has_its_environment_variable() {
         ("EDGEGUARD_INTERNAL_LISTEN", "127.0.0.1:2"),
         ("EDGEGUARD_UPSTREAM", "http://localhost:3"),
         ("EDGEGUARD_HEADER", "X-Edge-Secret"),
+        ("EDGEGUARD_MODE", "report"),
         ("EDGEGUARD_SECRET_SOURCE", "env:ORIGIN_SECRET"),
         ("EDGEGUARD_REFRESH_INTERVAL", "5s"),
         ("EDGEGUARD_HEALTH_PATH", "/healthz, /ping"),
@@ -76,6 +77,7 @@ fn every_flag_has_its_environment_variable() {
     assert_eq!(c.internal_listen.unwrap().port(), 2);
     assert_eq!(c.upstream_authority.as_str(), "localhost:3");
     assert_eq!(c.header.as_str(), "x-edge-secret");
+    assert_eq!(c.mode, crate::report::Mode::Report);
     assert_eq!(c.secret_source, SourceSpec::Env("ORIGIN_SECRET".into()));
     assert_eq!(c.refresh_interval, Duration::from_secs(5));
     assert_eq!(c.health_paths, ["/healthz", "/ping"]);
@@ -157,6 +159,24 @@ fn every_problem_is_reported_at_once_with_its_key() {
     let text = errors.to_string();
     assert!(text.contains("--listen (EDGEGUARD_LISTEN)"), "{text}");
     assert!(text.contains("required"), "{text}");
+}
+
+#[test]
+fn the_mode_is_enforce_unless_report_is_asked_for() {
+    use crate::report::Mode;
+    let base = [("EDGEGUARD_SECRET_SOURCE", "env:X")];
+    assert_eq!(load(&cli(&[]), &env(&base)).unwrap().mode, Mode::Enforce);
+    let flag = load(&cli(&["--mode", "report"]), &env(&base)).unwrap();
+    assert_eq!(flag.mode, Mode::Report);
+    let mut both = base.to_vec();
+    both.push(("EDGEGUARD_MODE", "report"));
+    let flag_wins = load(&cli(&["--mode", "enforce"]), &env(&both)).unwrap();
+    assert_eq!(flag_wins.mode, Mode::Enforce);
+    for bad in ["audit", "REPORT", "off", ""] {
+        let errors = load(&cli(&["--mode", bad]), &env(&base)).unwrap_err();
+        let keys: Vec<&str> = errors.0.iter().map(|e| e.key.flag).collect();
+        assert_eq!(keys, ["--mode"], "{bad:?}");
+    }
 }
 
 #[test]

@@ -5,9 +5,13 @@
 //! the exporter writes, as single JSON lines:
 //! - one record per (version id, edge) with requests accepted in the interval:
 //!   `AcceptedRequests`, dimension sets `["VersionId"]` and `["VersionId","Edge"]`;
-//! - one record per rejection reason seen: `RejectedRequests`, dimension `["Reason"]`;
-//! - one record if any request was refused for lack of an accepted set:
-//!   `UnavailableRequests`, no dimension.
+//! - one record per (rejection reason, edge) seen: `RejectedRequests`, dimension sets
+//!   `["Reason"]` and `["Reason","Edge"]` (refused, or in report mode forwarded: the
+//!   counts a person decides from, per front door);
+//! - one record if any request found no accepted set loaded: `UnavailableRequests`, no
+//!   dimension (refused with 503, or in report mode forwarded);
+//! - in report mode, one record each interval: `NotEnforcing` = 1, no dimension (what
+//!   deploy/'s alarm on a forgotten report mode watches).
 //!
 //! A record carries counts, version ids, edge and reason names only, never a value.
 //! Format: "Specification: Embedded metric format", Amazon CloudWatch User Guide
@@ -36,7 +40,8 @@ use crate::edge::Edge;
 pub struct EmfExporter {
     namespace: String,
     accepted: BTreeMap<(Arc<str>, Edge), u64>,
-    rejected: [u64; Rejection::ALL.len()],
+    /// By (reason, edge), in `Metrics::rejections_by_edge`'s order.
+    rejected: Vec<u64>,
     unavailable: u64,
 }
 
@@ -46,7 +51,7 @@ impl EmfExporter {
         Self {
             namespace: namespace.to_owned(),
             accepted: BTreeMap::new(),
-            rejected: [0; Rejection::ALL.len()],
+            rejected: vec![0; Rejection::ALL.len() * Edge::ALL.len()],
             unavailable: 0,
         }
     }
@@ -76,7 +81,7 @@ impl EmfExporter {
                 ));
             }
         }
-        for (i, (why, total)) in metrics.rejections_by_reason().into_iter().enumerate() {
+        for (i, (why, edge, total)) in metrics.rejections_by_edge().into_iter().enumerate() {
             let delta = total.saturating_sub(self.rejected[i]);
             self.rejected[i] = total;
             if delta > 0 {
@@ -84,16 +89,19 @@ impl EmfExporter {
                     timestamp_ms,
                     "RejectedRequests",
                     delta,
-                    &[&["Reason"]],
-                    &[("Reason", why.as_str())],
+                    &[&["Reason"], &["Reason", EDGE_DIMENSION]],
+                    &[("Reason", why.as_str()), (EDGE_DIMENSION, edge.as_str())],
                 ));
             }
         }
-        let unavailable = metrics.unavailable();
+        let unavailable = metrics.nothing_loaded_total();
         let delta = unavailable.saturating_sub(self.unavailable);
         self.unavailable = unavailable;
         if delta > 0 {
             out.push(self.record(timestamp_ms, "UnavailableRequests", delta, &[&[]], &[]));
+        }
+        if !metrics.is_enforcing() {
+            out.push(self.record(timestamp_ms, "NotEnforcing", 1, &[&[]], &[]));
         }
         out
     }
@@ -187,7 +195,6 @@ pub async fn run<M: AsRef<Metrics> + Send + Sync + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::{ListenerKind, Outcome};
 
     fn parsed(records: &[String]) -> Vec<Value> {
         records
@@ -244,28 +251,29 @@ mod tests {
     }
 
     #[test]
-    fn rejections_and_unavailable_are_reported_by_reason() {
+    fn rejections_are_reported_by_reason_and_edge_and_unavailable_alone() {
         let m = Metrics::default();
         let mut e = EmfExporter::new("ns");
-        m.rejection(Rejection::Missing);
-        m.rejection(Rejection::Missing);
-        m.rejection(Rejection::Duplicate);
-        m.request(
-            ListenerKind::Enforcing,
-            Outcome::Unavailable,
-            Duration::ZERO,
-        );
+        m.rejection(Rejection::Missing, Edge::Other);
+        m.rejection(Rejection::Missing, Edge::Other);
+        m.rejection(Rejection::Missing, Edge::CloudFront);
+        m.rejection(Rejection::Duplicate, Edge::ApiGateway);
+        m.nothing_loaded();
         let r = parsed(&e.records(&m, 0));
-        let missing = r.iter().find(|x| x["Reason"] == "missing").unwrap();
+        let one = |reason: &str, edge: &str| {
+            r.iter()
+                .find(|x| x["Reason"] == reason && x["Edge"] == edge)
+                .unwrap_or_else(|| panic!("no {reason}/{edge} record: {r:?}"))
+                .clone()
+        };
+        let missing = one("missing", "other");
         assert_eq!(missing["RejectedRequests"], 2);
         assert_eq!(
             missing["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-            json!([["Reason"]])
+            json!([["Reason"], ["Reason", "Edge"]])
         );
-        assert!(
-            r.iter()
-                .any(|x| x["Reason"] == "duplicate" && x["RejectedRequests"] == 1)
-        );
+        assert_eq!(one("missing", "cloudfront")["RejectedRequests"], 1);
+        assert_eq!(one("duplicate", "apigateway")["RejectedRequests"], 1);
         let unavailable = r
             .iter()
             .find(|x| x.get("UnavailableRequests").is_some())
@@ -275,7 +283,21 @@ mod tests {
             unavailable["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([[]])
         );
+        assert_eq!(r.len(), 4, "{r:?}");
         assert!(e.records(&m, 1).is_empty());
+        assert!(r.iter().all(|x| x.get("NotEnforcing").is_none()));
+    }
+
+    #[test]
+    fn report_mode_says_so_every_interval() {
+        let m = Metrics::default();
+        m.set_enforcing(false);
+        let mut e = EmfExporter::new("ns");
+        for t in 0..2 {
+            let r = parsed(&e.records(&m, t));
+            assert_eq!(r.len(), 1, "{r:?}");
+            assert_eq!(r[0]["NotEnforcing"], 1);
+        }
     }
 
     #[test]

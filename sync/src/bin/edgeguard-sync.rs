@@ -11,12 +11,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use edgeguard_sync::config::Config;
 use edgeguard_sync::progress::Progress;
 use edgeguard_sync::rotation::Rotation;
-use edgeguard_sync::{aws, drill, status};
+use edgeguard_sync::{aws, discover, drill, init, status};
 
 /// EX_USAGE: bad configuration or arguments.
 const EX_USAGE: u8 = 64;
 /// `status`: the invariant does not hold.
 const EX_DRIFT: u8 = 2;
+/// `discover`: a door to the origins that the configuration does not cover.
+const EX_NOT_CONFIGURED: u8 = 3;
 
 /// Rotates the edge's shared-secret header across Secrets Manager, WAF, API Gateway and
 /// CloudFront, so that no valid request is ever rejected.
@@ -96,6 +98,24 @@ enum Command {
     },
     /// Check the configuration and exit (0, or 64 with every problem); calls nothing
     CheckConfig,
+    /// Everything that sends traffic to the origins or checks the header in front of them
+    /// (CloudFront, API Gateway, the load balancer's web ACL and listener rules); with
+    /// --config, whether each is configured. Exit 0 all configured, 3 not, 1 error
+    Discover {
+        #[command(flatten)]
+        doors: Doors,
+        /// Machine-readable output: one JSON document
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a configuration (TOML, commented) that covers everything `discover` finds
+    Init {
+        #[command(flatten)]
+        doors: Doors,
+        /// The secret (name or ARN) the rotation will keep the value in
+        #[arg(long, value_name = "ID")]
+        secret_id: String,
+    },
     /// The two ends of a guarded stack deploy (scripts/deploy-stack): `begin` takes the
     /// deploy lock only when no rotation is under way, AWSPREVIOUS is pruned and `status`
     /// shows no drift (exit 1 otherwise, changing nothing); `end` releases it and prints
@@ -111,6 +131,22 @@ enum Command {
         #[arg(long)]
         token: String,
     },
+}
+
+/// Where `discover` and `init` look.
+#[derive(Debug, clap::Args)]
+struct Doors {
+    /// An origin: the URL the edges send to (https://origin.example.com), or a load balancer
+    /// listener ARN; repeatable. Default: the configuration's `origins`
+    #[arg(long = "origin", value_name = "URL")]
+    origins: Vec<String>,
+    /// The origins' load balancer (ARN), when an origin's name is an alias of its own;
+    /// repeatable. Its web ACL and listener rules are searched
+    #[arg(long = "load-balancer", value_name = "ARN")]
+    load_balancers: Vec<String>,
+    /// The header (default: the configuration's, else x-origin-verify)
+    #[arg(long, value_name = "NAME")]
+    header: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,18 +214,24 @@ fn main() -> ExitCode {
         std::env::var("EDGEGUARD_LOG").ok(),
         edgeguard_sync::logging::Format::Text,
     );
-    let Some(path) = &cli.config else {
+    let config = match &cli.config {
+        Some(path) => match Config::from_file(path) {
+            Ok(c) => Some(c),
+            Err(errors) => {
+                for e in &errors.0 {
+                    eprintln!("configuration error: {e}");
+                }
+                return ExitCode::from(EX_USAGE);
+            }
+        },
+        None => None,
+    };
+    if let Command::Discover { .. } | Command::Init { .. } = cli.command {
+        return doors(cli.command, config.as_ref());
+    }
+    let Some(mut config) = config else {
         eprintln!("configuration error: --config PATH is required");
         return ExitCode::from(EX_USAGE);
-    };
-    let mut config = match Config::from_file(path) {
-        Ok(c) => c,
-        Err(errors) => {
-            for e in &errors.0 {
-                eprintln!("configuration error: {e}");
-            }
-            return ExitCode::from(EX_USAGE);
-        }
     };
     if let Command::CheckConfig = cli.command {
         println!(
@@ -231,17 +273,132 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    runtime.block_on(run(cli.command, config))
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt,
+        Ok(rt) => Some(rt),
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
+            None
+        }
+    }
+}
+
+/// `discover` and `init`: read the account for the doors to the origins.
+fn doors(command: Command, config: Option<&Config>) -> ExitCode {
+    let (Command::Discover { doors, .. } | Command::Init { doors, .. }) = &command else {
+        return ExitCode::FAILURE;
+    };
+    let mut problems = Vec::new();
+    let header = match &doors.header {
+        Some(h) => edgeguard_secret::header::name(h).unwrap_or_else(|e| {
+            problems.push(format!("--header: {e}"));
+            String::new()
+        }),
+        None => config.map_or_else(
+            || edgeguard_secret::header::DEFAULT.to_owned(),
+            |c| c.header.clone(),
+        ),
+    };
+    let mut origins = Vec::new();
+    for o in &doors.origins {
+        match edgeguard_sync::origin::of(o) {
+            Some(host) => origins.push(host),
+            None => problems.push(format!(
+                "--origin: \"{o}\" is neither an http(s) URL with a host nor a load balancer listener ARN"
+            )),
+        }
+    }
+    if doors.origins.is_empty() {
+        match config {
+            Some(c) if !c.origins.is_empty() => origins.clone_from(&c.origins),
+            _ => problems.push(
+                "--origin: name the origins (--origin URL, repeatable), or give --config with origins".into(),
+            ),
+        }
+    }
+    if let Command::Init { secret_id, .. } = &command {
+        if secret_id.trim().is_empty() {
+            problems.push("--secret-id: required".into());
+        }
+    }
+    if !problems.is_empty() {
+        for p in problems {
+            eprintln!("configuration error: {p}");
+        }
+        return ExitCode::from(EX_USAGE);
+    }
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    let search = discover::estate::Search {
+        origins,
+        load_balancers: doors.load_balancers.clone(),
+        header: header.clone(),
+    };
+    let found = runtime.block_on(async {
+        let sdk = aws::sdk_config().await;
+        let clients = discover::estate::Clients::new(&sdk, &aws::global(&sdk));
+        discover::estate::scan(&clients, &search).await
+    });
+    let found = match found {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli.command, config))
+    match command {
+        Command::Init { ref secret_id, .. } => {
+            // The origins as given (URLs read back into the configuration), else the
+            // configuration's.
+            let given = if doors.origins.is_empty() {
+                found.origins.clone()
+            } else {
+                doors.origins.clone()
+            };
+            print!(
+                "{}",
+                init::render(
+                    &init::Given {
+                        secret_id: secret_id.clone(),
+                        header,
+                        origins: given,
+                    },
+                    &found,
+                )
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Discover { json, .. } => {
+            let missing = if json {
+                let (document, missing) = discover::json(&found, config);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&document).unwrap_or_default()
+                );
+                missing
+            } else {
+                let (text, missing) = discover::text(&found, config);
+                print!("{text}");
+                missing
+            };
+            if missing == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EX_NOT_CONFIGURED)
+            }
+        }
+        _ => ExitCode::FAILURE,
+    }
 }
 
 async fn run(command: Command, config: Config) -> ExitCode {
@@ -290,7 +447,11 @@ async fn run(command: Command, config: Config) -> ExitCode {
             ignore_evidence,
         } => rotation.prune_with(force, ignore_evidence).await,
         Command::Rollback => rotation.rollback().await,
-        Command::CheckConfig | Command::Drill { .. } | Command::Guard { .. } => Ok(()),
+        Command::CheckConfig
+        | Command::Drill { .. }
+        | Command::Guard { .. }
+        | Command::Discover { .. }
+        | Command::Init { .. } => Ok(()),
         Command::Step { step, token } => match step {
             StepName::Create => rotation.create(&token).await,
             StepName::Set => rotation.set(&token).await,

@@ -40,6 +40,25 @@ use crate::progress::Progress;
 use crate::value::{Secret, TargetValue};
 
 /// Each integration as [`crate::origin::pick`] weighs it: named, and the URI it sends to.
+/// Every integration of an HTTP API, all pages (`name` is who asks, for errors).
+pub(crate) async fn integrations(
+    client: &Client,
+    api_id: &str,
+    name: &str,
+) -> Result<Vec<Integration>, SyncError> {
+    paginate(|next| async move {
+        let page = client
+            .get_integrations()
+            .api_id(api_id)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| aws(name, "GetIntegrations", e))?;
+        Ok((page.items().to_vec(), page.next_token().map(str::to_owned)))
+    })
+    .await
+}
+
 fn described<I: std::borrow::Borrow<Integration>>(integrations: &[I]) -> Vec<(String, &str)> {
     integrations
         .iter()
@@ -131,18 +150,7 @@ impl HttpApiInjector {
     }
 
     async fn all_integrations(&self) -> Result<Vec<Integration>, SyncError> {
-        paginate(|next| async move {
-            let page = self
-                .client
-                .get_integrations()
-                .api_id(&self.target.api_id)
-                .set_next_token(next)
-                .send()
-                .await
-                .map_err(|e| aws(&self.name, "GetIntegrations", e))?;
-            Ok((page.items().to_vec(), page.next_token().map(str::to_owned)))
-        })
-        .await
+        integrations(&self.client, &self.target.api_id, &self.name).await
     }
 
     /// The integrations this tool manages (see the module comment).

@@ -69,13 +69,62 @@ struct Canary {
     value: Option<TargetValue>,
 }
 
+/// Every method of a REST API's working copy that has an integration, all pages (`name`
+/// is who asks, for errors).
+pub(crate) async fn methods(
+    client: &Client,
+    api_id: &str,
+    name: &str,
+) -> Result<Vec<Method>, SyncError> {
+    paginate(|position| async move {
+        let page = client
+            .get_resources()
+            .rest_api_id(api_id)
+            .embed("methods")
+            .limit(500)
+            .set_position(position)
+            .send()
+            .await
+            .map_err(|e| aws(name, "GetResources", e))?;
+        let mut found = Vec::new();
+        for resource in page.items() {
+            for (http_method, method) in resource.resource_methods().into_iter().flatten() {
+                let Some(i) = method.method_integration() else {
+                    continue;
+                };
+                let map = |m: Option<&std::collections::HashMap<String, String>>| {
+                    m.map(|m| m.clone().into_iter().collect::<BTreeMap<_, _>>())
+                        .unwrap_or_default()
+                };
+                found.push(Method {
+                    resource_id: resource.id().unwrap_or_default().to_owned(),
+                    path: resource.path().unwrap_or_default().to_owned(),
+                    http_method: http_method.clone(),
+                    view: IntegrationView {
+                        kind: i
+                            .r#type()
+                            .map(|t| t.as_str().to_ascii_lowercase())
+                            .unwrap_or_default(),
+                        uri: i.uri().unwrap_or_default().to_owned(),
+                        connection_id: i.connection_id().unwrap_or_default().to_owned(),
+                        request_parameters: map(i.request_parameters()),
+                        request_templates: map(i.request_templates()),
+                    },
+                });
+            }
+        }
+        Ok((found, page.position().map(str::to_owned)))
+    })
+    .await
+}
+
 /// One method of the API's working copy with its integration.
 #[derive(Debug, Clone)]
-struct Method {
-    resource_id: String,
-    path: String,
-    http_method: String,
-    view: IntegrationView,
+pub(crate) struct Method {
+    pub(crate) resource_id: String,
+    pub(crate) path: String,
+    pub(crate) http_method: String,
+    pub(crate) view: IntegrationView,
 }
 
 impl RestApiInjector {
@@ -124,49 +173,8 @@ impl RestApiInjector {
         }
     }
 
-    /// Every method of the working copy that has an integration.
     async fn working_copy(&self) -> Result<Vec<Method>, SyncError> {
-        paginate(|position| async move {
-            let page = self
-                .client
-                .get_resources()
-                .rest_api_id(&self.target.api_id)
-                .embed("methods")
-                .limit(500)
-                .set_position(position)
-                .send()
-                .await
-                .map_err(|e| aws(&self.name, "GetResources", e))?;
-            let mut found = Vec::new();
-            for resource in page.items() {
-                for (http_method, method) in resource.resource_methods().into_iter().flatten() {
-                    let Some(i) = method.method_integration() else {
-                        continue;
-                    };
-                    let map = |m: Option<&std::collections::HashMap<String, String>>| {
-                        m.map(|m| m.clone().into_iter().collect::<BTreeMap<_, _>>())
-                            .unwrap_or_default()
-                    };
-                    found.push(Method {
-                        resource_id: resource.id().unwrap_or_default().to_owned(),
-                        path: resource.path().unwrap_or_default().to_owned(),
-                        http_method: http_method.clone(),
-                        view: IntegrationView {
-                            kind: i
-                                .r#type()
-                                .map(|t| t.as_str().to_ascii_lowercase())
-                                .unwrap_or_default(),
-                            uri: i.uri().unwrap_or_default().to_owned(),
-                            connection_id: i.connection_id().unwrap_or_default().to_owned(),
-                            request_parameters: map(i.request_parameters()),
-                            request_templates: map(i.request_templates()),
-                        },
-                    });
-                }
-            }
-            Ok((found, page.position().map(str::to_owned)))
-        })
-        .await
+        methods(&self.client, &self.target.api_id, &self.name).await
     }
 
     /// The methods whose header this tool manages (see the module comment).
