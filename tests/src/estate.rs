@@ -10,11 +10,34 @@ use aws_sdk_elasticloadbalancingv2::types as elb;
 use crate::client;
 use crate::moto::Moto;
 
-/// A CloudFront distribution with one custom origin `origin_id` on `domain`.
+/// A CloudFront distribution with one custom origin `app` on `domain`.
 pub async fn distribution(sdk: &aws_config::SdkConfig, reference: &str, domain: &str) -> String {
+    distribution_with(sdk, reference, "app", domain, &[]).await
+}
+
+/// A CloudFront distribution with one custom origin `origin_id` on `domain`, which adds
+/// `headers` to its requests.
+pub async fn distribution_with(
+    sdk: &aws_config::SdkConfig,
+    reference: &str,
+    origin_id: &str,
+    domain: &str,
+    headers: &[(&str, &str)],
+) -> String {
+    let mut custom = cft::CustomHeaders::builder().quantity(headers.len() as i32);
+    for (name, value) in headers {
+        custom = custom.items(
+            cft::OriginCustomHeader::builder()
+                .header_name(*name)
+                .header_value(*value)
+                .build()
+                .unwrap(),
+        );
+    }
     let origin = cft::Origin::builder()
-        .id("app")
+        .id(origin_id)
         .domain_name(domain)
+        .custom_headers(custom.build().unwrap())
         .custom_origin_config(
             cft::CustomOriginConfig::builder()
                 .http_port(80)
@@ -38,7 +61,7 @@ pub async fn distribution(sdk: &aws_config::SdkConfig, reference: &str, domain: 
         )
         .default_cache_behavior(
             cft::DefaultCacheBehavior::builder()
-                .target_origin_id("app")
+                .target_origin_id(origin_id)
                 .viewer_protocol_policy(cft::ViewerProtocolPolicy::RedirectToHttps)
                 .build()
                 .unwrap(),

@@ -4,6 +4,7 @@
 //! Everything binds 127.0.0.1 port 0 (the OS picks); readiness is polled, never slept
 //! for; every loop is bounded; every process started is killed on drop.
 
+pub mod adopt;
 pub mod client;
 pub mod e2e;
 pub mod edge;

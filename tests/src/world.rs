@@ -225,67 +225,14 @@ impl World {
             .await
             .unwrap();
 
-        let cf = aws_sdk_cloudfront::Client::new(&sdk);
-        use aws_sdk_cloudfront::types as cft;
-        let headers = cft::CustomHeaders::builder()
-            .quantity(2)
-            .items(
-                cft::OriginCustomHeader::builder()
-                    .header_name(HEADER)
-                    .header_value(initial)
-                    .build()
-                    .unwrap(),
-            )
-            .items(
-                cft::OriginCustomHeader::builder()
-                    .header_name("x-other")
-                    .header_value("keep-me")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
-        let origin = cft::Origin::builder()
-            .id("alb")
-            .domain_name("alb.example.com")
-            .custom_headers(headers)
-            .custom_origin_config(
-                cft::CustomOriginConfig::builder()
-                    .http_port(80)
-                    .https_port(443)
-                    .origin_protocol_policy(cft::OriginProtocolPolicy::HttpsOnly)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
-        let config = cft::DistributionConfig::builder()
-            .caller_reference("edgeguard-tests")
-            .comment("edgeguard tests")
-            .enabled(true)
-            .origins(
-                cft::Origins::builder()
-                    .quantity(1)
-                    .items(origin)
-                    .build()
-                    .unwrap(),
-            )
-            .default_cache_behavior(
-                cft::DefaultCacheBehavior::builder()
-                    .target_origin_id("alb")
-                    .viewer_protocol_policy(cft::ViewerProtocolPolicy::RedirectToHttps)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
-        let dist = cf
-            .create_distribution()
-            .distribution_config(config)
-            .send()
-            .await
-            .unwrap();
-        let distribution_id = dist.distribution().unwrap().id().to_owned();
+        let distribution_id = crate::estate::distribution_with(
+            &sdk,
+            "edgeguard-tests",
+            "alb",
+            "alb.example.com",
+            &[(HEADER, initial), ("x-other", "keep-me")],
+        )
+        .await;
 
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("edgeguard-sync.toml");

@@ -271,19 +271,11 @@ async fn rest_apis(
             .send()
             .await
             .map_err(|e| aws(WHO, "GetStages", e))?;
-        let mut stages: Vec<String> = page
-            .item()
-            .iter()
-            .filter_map(|s| s.stage_name().map(str::to_owned))
-            .collect();
-        stages.sort();
-        if stages.is_empty() {
-            notes.push(format!(
-                "REST API {api_id} ({}) has integrations to the origin but no stage: it serves nothing yet",
-                api.name().unwrap_or_default()
-            ));
+        let names = page.item().iter().filter_map(|s| s.stage_name());
+        let what = format!("REST API {api_id} ({})", api.name().unwrap_or_default());
+        let Some(stages) = serving(&what, names, notes) else {
             continue;
-        }
+        };
         doors.push(Door {
             kind: Kind::RestApi,
             id: api_id.to_owned(),
@@ -293,6 +285,23 @@ async fn rest_apis(
         });
     }
     Ok(doors)
+}
+
+/// An API's stage names, sorted; `None` (and a note) when it has none: it serves nothing.
+fn serving<'a>(
+    what: &str,
+    names: impl Iterator<Item = &'a str>,
+    notes: &mut Vec<String>,
+) -> Option<Vec<String>> {
+    let mut stages: Vec<String> = names.map(str::to_owned).collect();
+    stages.sort();
+    if stages.is_empty() {
+        notes.push(format!(
+            "{what} has integrations to the origin but no stage: it serves nothing yet"
+        ));
+        return None;
+    }
+    Some(stages)
 }
 
 /// Whether a REST VPC link's targets (network load balancers) include an origin's.
@@ -374,19 +383,11 @@ async fn http_apis(
             .send()
             .await
             .map_err(|e| aws(WHO, "GetStages", e))?;
-        let mut stages: Vec<String> = page
-            .items()
-            .iter()
-            .filter_map(|s| s.stage_name().map(str::to_owned))
-            .collect();
-        stages.sort();
-        if stages.is_empty() {
-            notes.push(format!(
-                "HTTP API {api_id} ({}) has integrations to the origin but no stage: it serves nothing yet",
-                api.name().unwrap_or_default()
-            ));
+        let names = page.items().iter().filter_map(|s| s.stage_name());
+        let what = format!("HTTP API {api_id} ({})", api.name().unwrap_or_default());
+        let Some(stages) = serving(&what, names, notes) else {
             continue;
-        }
+        };
         doors.push(Door {
             kind: Kind::HttpApi,
             id: api_id.to_owned(),
@@ -645,6 +646,89 @@ mod tests {
         let ids: Vec<&str> = doors.iter().map(|d| d.id.as_str()).collect();
         assert_eq!(ids, ["E2"], "the match on the second page is found");
         assert_eq!(first.num_calls() + second.num_calls(), 2);
+    }
+
+    /// moto keeps no `connectionId` on a REST integration, so a private integration
+    /// through a VPC link (to a network load balancer in front of the origin's) is served
+    /// by the SDK's doubles here, as the API Gateway reference describes it: the
+    /// integration names the link, the link its target load balancers.
+    #[tokio::test]
+    async fn a_rest_integration_through_a_vpc_link_to_the_origins_load_balancer_is_a_door() {
+        use aws_sdk_apigateway::operation::get_resources::GetResourcesOutput;
+        use aws_sdk_apigateway::operation::get_rest_apis::GetRestApisOutput;
+        use aws_sdk_apigateway::operation::get_stages::GetStagesOutput;
+        use aws_sdk_apigateway::operation::get_vpc_link::GetVpcLinkOutput;
+        use aws_sdk_apigateway::types as api;
+        const NLB: &str = "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/net/origin/1";
+        let apis = mock!(aws_sdk_apigateway::Client::get_rest_apis).then_output(|| {
+            GetRestApisOutput::builder()
+                .items(api::RestApi::builder().id("private").name("inside").build())
+                .build()
+        });
+        let resources = mock!(aws_sdk_apigateway::Client::get_resources).then_output(|| {
+            let integration = api::Integration::builder()
+                .r#type(api::IntegrationType::HttpProxy)
+                .uri("http://nlb.internal.example/{proxy}")
+                .connection_type(api::ConnectionType::VpcLink)
+                .connection_id("link-1")
+                .build();
+            let method = api::Method::builder()
+                .http_method("ANY")
+                .method_integration(integration)
+                .build();
+            GetResourcesOutput::builder()
+                .items(
+                    api::Resource::builder()
+                        .id("r1")
+                        .path("/{proxy+}")
+                        .resource_methods("ANY", method)
+                        .build(),
+                )
+                .build()
+        });
+        let link = mock!(aws_sdk_apigateway::Client::get_vpc_link)
+            .match_requests(|r| r.vpc_link_id() == Some("link-1"))
+            .then_output(|| GetVpcLinkOutput::builder().target_arns(NLB).build());
+        let stages = mock!(aws_sdk_apigateway::Client::get_stages).then_output(|| {
+            GetStagesOutput::builder()
+                .item(api::Stage::builder().stage_name("prod").build())
+                .build()
+        });
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let clients = Clients {
+            rest: mock_client!(
+                aws_sdk_apigateway,
+                RuleMode::MatchAny,
+                [&apis, &resources, &link, &stages]
+            ),
+            ..Clients::new(&sdk, &sdk)
+        };
+        let search = Search {
+            origins: vec!["origin.example.com".into()],
+            load_balancers: vec![],
+            header: "x-origin-verify".into(),
+        };
+        let host = "origin.example.com".to_owned();
+        let mut notes = Vec::new();
+        let doors = rest_apis(&clients, &search, &[&host], &[NLB.to_owned()], &mut notes)
+            .await
+            .unwrap();
+        assert_eq!(doors.len(), 1, "{doors:?}");
+        assert!(doors[0].reaches[0].contains("through VPC link link-1"));
+        // Another load balancer behind the link: not a door to this origin.
+        let mut notes = Vec::new();
+        let elsewhere = rest_apis(
+            &clients,
+            &search,
+            &[&host],
+            &["arn:other".into()],
+            &mut notes,
+        )
+        .await
+        .unwrap();
+        assert!(elsewhere.is_empty());
     }
 
     #[test]

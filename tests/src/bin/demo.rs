@@ -5,7 +5,8 @@
 //! line counts what was sent, what failed and what got through. Ends with the drill's phase
 //! table and one verdict line; stops everything it started.
 //!
-//! `--short`: tighter timings, for `scripts/test`.
+//! `--short`: tighter timings, for `scripts/test`. `--adopt`: the adoption story instead
+//! (docs/adopt.md): report mode, discover, init, the first rotation, enforce.
 
 use std::io::{BufRead, BufReader};
 use std::process::ExitCode;
@@ -34,6 +35,13 @@ fn live(stats: &LoadStats) -> String {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
+    if std::env::args().any(|a| a == "--adopt") {
+        return if edgeguard_tests::adopt::run().await {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     let short = std::env::args().any(|a| a == "--short");
     let started = Instant::now();
     println!(
