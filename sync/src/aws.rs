@@ -11,6 +11,7 @@ use crate::evidence::CloudWatchWitness;
 use crate::probe::HttpProbe;
 use crate::progress::Progress;
 use crate::rotation::Rotation;
+use crate::targets::alb_rule::AlbRuleAcceptor;
 use crate::targets::cloudfront::CloudFrontInjector;
 use crate::targets::deployments::DeploymentPacer;
 use crate::targets::http_api::HttpApiInjector;
@@ -56,6 +57,19 @@ pub fn rotation(sdk: &SdkConfig, config: &Config, progress: Box<dyn Progress>) -
             WafScope::CloudFront => waf_global.clone(),
         };
         rotation = rotation.with_acceptor(Box::new(WafAcceptor::new(client, w.clone(), header)));
+    }
+    for a in &config.alb_rule {
+        // A listener rule is called in its own region (its ARN's).
+        let home = match a.region() {
+            Some(region) => sdk
+                .to_builder()
+                .region(Region::new(region.to_owned()))
+                .build(),
+            None => sdk.clone(),
+        };
+        let client = aws_sdk_elasticloadbalancingv2::Client::new(&home);
+        rotation =
+            rotation.with_acceptor(Box::new(AlbRuleAcceptor::new(client, a.clone(), header)));
     }
     // One pacer for the account's API Gateway deployments (1 per 5 s).
     let pacer = Arc::new(DeploymentPacer::default());

@@ -23,6 +23,7 @@ pub struct Config {
     pub origins: Vec<String>,
     pub timing: Timing,
     pub waf: Vec<WafTarget>,
+    pub alb_rule: Vec<AlbRuleTarget>,
     pub rest_api: Vec<RestApiTarget>,
     pub http_api: Vec<HttpApiTarget>,
     pub cloudfront: Vec<CloudFrontTarget>,
@@ -58,6 +59,29 @@ pub struct WafTarget {
     pub id: String,
     /// The one rule this tool owns.
     pub rule: String,
+}
+
+/// An ALB listener rule whose `http-header` condition on the header this tool owns.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AlbRuleTarget {
+    /// `arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener-rule/app/…`; called in its
+    /// region.
+    pub rule_arn: String,
+}
+
+impl AlbRuleTarget {
+    /// The region the ARN names.
+    pub fn region(&self) -> Option<&str> {
+        let mut parts = self.rule_arn.split(':');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some("arn"), Some(_), Some("elasticloadbalancing"), Some(region))
+                if !region.is_empty() =>
+            {
+                Some(region)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -131,6 +155,8 @@ struct Raw {
     timing: RawTiming,
     #[serde(default)]
     waf: Vec<WafTarget>,
+    #[serde(default)]
+    alb_rule: Vec<AlbRuleTarget>,
     #[serde(default)]
     rest_api: Vec<RestApiTarget>,
     #[serde(default)]
@@ -207,10 +233,11 @@ impl Config {
 
 /// The keys each part of the document may have: the fields of the structs that read it
 /// (`fields::of`), so the structs are the only list.
-fn sections() -> [(&'static str, &'static [&'static str]); 7] {
+fn sections() -> [(&'static str, &'static [&'static str]); 8] {
     [
         ("timing", fields::of::<RawTiming>()),
         ("waf", fields::of::<WafTarget>()),
+        ("alb_rule", fields::of::<AlbRuleTarget>()),
         ("rest_api", fields::of::<RestApiTarget>()),
         ("http_api", fields::of::<HttpApiTarget>()),
         ("cloudfront", fields::of::<CloudFrontTarget>()),
@@ -332,6 +359,14 @@ impl Raw {
                 }
             }
         }
+        for (i, a) in self.alb_rule.iter().enumerate() {
+            if a.region().is_none() || !a.rule_arn.contains(":listener-rule/") {
+                errors.push(format!(
+                    "alb_rule[{i}].rule_arn: \"{}\" is not a listener rule ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener-rule/app/…)",
+                    a.rule_arn
+                ));
+            }
+        }
         for (i, r) in self.rest_api.iter().enumerate() {
             if r.stages.is_empty() {
                 errors.push(format!("rest_api[{i}].stages: name at least one stage"));
@@ -380,6 +415,7 @@ impl Raw {
                 origins,
                 timing,
                 waf: self.waf,
+                alb_rule: self.alb_rule,
                 rest_api: self.rest_api,
                 http_api: self.http_api,
                 cloudfront: self.cloudfront,

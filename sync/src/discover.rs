@@ -58,7 +58,7 @@ pub enum Parts {
     },
     /// A regional web ACL's rules that check the header.
     Waf { name: String, rules: Vec<String> },
-    /// A listener rule with a condition on the header (edgeguard cannot rotate one yet).
+    /// A listener rule with a condition on the header.
     AlbRule,
 }
 
@@ -114,17 +114,14 @@ pub fn configured(door: &Door, config: &Config) -> bool {
             .waf
             .iter()
             .any(|w| w.id == door.id && rules.contains(&w.rule)),
-        Parts::AlbRule => false,
+        Parts::AlbRule => config.alb_rule.iter().any(|a| a.rule_arn == door.id),
     }
 }
 
 /// Why a door that is not configured matters, for the report.
 fn why_not(door: &Door) -> &'static str {
     match door.kind {
-        Kind::AlbRule => {
-            "edgeguard cannot rotate a listener rule yet: after a rotation this rule would hold a value the edge no longer sends"
-        }
-        Kind::Waf => "after a rotation this rule would refuse the new value",
+        Kind::AlbRule | Kind::Waf => "after a rotation this rule would refuse the new value",
         _ => "enforcing would refuse its requests",
     }
 }

@@ -1,12 +1,11 @@
 //! `init`: the configuration that covers every door `discover` found, as commented TOML.
 //!
 //! What it writes passes `check-config`, and `discover` with it finds every door
-//! configured (listener rules aside: edgeguard cannot rotate one yet, so they stay listed
-//! as comments). Names and ids only: it never reads, let alone writes, a secret value.
+//! configured. Names and ids only: it never reads, let alone writes, a secret value.
 
 use std::fmt::Write as _;
 
-use crate::discover::{Door, Found, Kind, Parts};
+use crate::discover::{Door, Found, Parts};
 
 /// What the person gave besides what was found.
 #[derive(Debug, Clone)]
@@ -196,19 +195,17 @@ pub fn render(given: &Given, found: &Found) -> String {
                 comment(
                     &mut out,
                     &format!(
-                        "NOT COVERED: listener rule {} on {} checks the header:",
-                        door.id, door.name
+                        "ALB listener rule on {}: its http-header condition checks the header (its other conditions, actions and priority stay as they are).",
+                        door.name
                     ),
                 );
                 reaches(&mut out, door);
-                comment(
-                    &mut out,
-                    "edgeguard cannot rotate a listener rule yet. Before the first rotation, replace it by the web ACL rule or remove its header condition.",
-                );
+                out.push_str("[[alb_rule]]\n");
+                let _ = writeln!(out, "rule_arn = {}", quoted(&door.id));
             }
         }
     }
-    if found.doors.iter().all(|d| d.kind == Kind::AlbRule) {
+    if found.doors.is_empty() {
         out.push('\n');
         comment(
             &mut out,

@@ -304,6 +304,11 @@ impl Rotation {
             a.accepted()
                 .await
                 .map_err(|e| SyncError::Refused(e.to_string()))?;
+            // `set` widens to {current, pending} (AWSPREVIOUS is pruned before a new
+            // rotation starts).
+            a.can_hold(2)
+                .await
+                .map_err(|e| SyncError::Refused(e.to_string()))?;
         }
         Ok(())
     }

@@ -261,6 +261,19 @@ pub async fn load_balancer(moto: &Moto, name: &str) -> LoadBalancer {
 /// A listener rule that forwards to the proxies only with `header: value` (AWS's guide
 /// for restricting an ALB to CloudFront). Returns its ARN.
 pub async fn header_rule(moto: &Moto, lb: &LoadBalancer, header: &str, value: &str) -> String {
+    header_rule_with(moto, lb, header, value, &[], 10).await
+}
+
+/// As [`header_rule`], with a path-pattern condition on `paths` beside it when any, at
+/// `priority`.
+pub async fn header_rule_with(
+    moto: &Moto,
+    lb: &LoadBalancer,
+    header: &str,
+    value: &str,
+    paths: &[&str],
+    priority: i32,
+) -> String {
     let client = aws_sdk_elasticloadbalancingv2::Client::new(&moto.sdk());
     let condition = elb::RuleCondition::builder()
         .field("http-header")
@@ -271,6 +284,19 @@ pub async fn header_rule(moto: &Moto, lb: &LoadBalancer, header: &str, value: &s
                 .build(),
         )
         .build();
+    let mut conditions = vec![condition];
+    if !paths.is_empty() {
+        let mut config = elb::PathPatternConditionConfig::builder();
+        for p in paths {
+            config = config.values(*p);
+        }
+        conditions.push(
+            elb::RuleCondition::builder()
+                .field("path-pattern")
+                .path_pattern_config(config.build())
+                .build(),
+        );
+    }
     let forward = elb::Action::builder()
         .r#type(elb::ActionTypeEnum::Forward)
         .target_group_arn(&lb.target_group)
@@ -278,8 +304,8 @@ pub async fn header_rule(moto: &Moto, lb: &LoadBalancer, header: &str, value: &s
     let out = client
         .create_rule()
         .listener_arn(&lb.listener)
-        .priority(10)
-        .conditions(condition)
+        .priority(priority)
+        .set_conditions(Some(conditions))
         .actions(forward)
         .send()
         .await

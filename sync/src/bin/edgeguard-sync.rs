@@ -235,9 +235,10 @@ fn main() -> ExitCode {
     };
     if let Command::CheckConfig = cli.command {
         println!(
-            "configuration OK: secret {}, {} WAF rule(s), {} REST API(s), {} HTTP API(s), {} distribution(s), {} probe(s)",
+            "configuration OK: secret {}, {} WAF rule(s), {} ALB listener rule(s), {} REST API(s), {} HTTP API(s), {} distribution(s), {} probe(s)",
             config.secret_id,
             config.waf.len(),
+            config.alb_rule.len(),
             config.rest_api.len(),
             config.http_api.len(),
             config.cloudfront.len(),
@@ -259,9 +260,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EX_USAGE);
         }
         eprint!(
-            "Rotate {} across {} WAF rule(s), {} API(s), {} distribution(s)? [y/N] ",
+            "Rotate {} across {} WAF rule(s), {} listener rule(s), {} API(s), {} distribution(s)? [y/N] ",
             config.secret_id,
             config.waf.len(),
+            config.alb_rule.len(),
             config.rest_api.len() + config.http_api.len(),
             config.cloudfront.len()
         );

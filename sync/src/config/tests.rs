@@ -12,6 +12,8 @@ scope = "REGIONAL"
 name = "edge-acl"
 id = "abc"
 rule = "origin-verify"
+[[alb_rule]]
+rule_arn = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener-rule/app/origin/1/2/3"
 [[rest_api]]
 api_id = "r1"
 stages = ["prod"]
@@ -38,6 +40,7 @@ fn the_documented_example_parses() {
     assert_eq!(c.secret_id, "edgeguard/origin-verify");
     assert_eq!(c.timing.acceptor_settle, Duration::from_secs(90));
     assert_eq!(c.waf[0].scope, WafScope::Regional);
+    assert_eq!(c.alb_rule[0].region(), Some("eu-west-1"));
     assert_eq!(c.rest_api[0].mode, RestApiMode::StageVariable);
     assert_eq!(c.http_api[0].stage, "$default");
     assert!(c.probe[1].direct);
@@ -188,6 +191,31 @@ fn every_unknown_key_is_named_with_the_other_problems() {
     ] {
         assert!(e.0.iter().any(|m| m.starts_with(key)), "{key} missing: {e}");
     }
+}
+
+#[test]
+fn a_listener_rule_is_named_by_its_arn() {
+    for bad in [
+        "",
+        "arn:aws:elasticloadbalancing:eu-west-1:1:listener/app/origin/1/2",
+        "arn:aws:elasticloadbalancing::1:listener-rule/app/origin/1/2/3",
+        "rule-123",
+    ] {
+        let text = FULL.replace(
+            "arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener-rule/app/origin/1/2/3",
+            bad,
+        );
+        let e = Config::from_toml(&text).unwrap_err();
+        assert!(
+            e.0.iter().any(|m| m.starts_with("alb_rule[0].rule_arn:")),
+            "{bad:?}: {e}"
+        );
+    }
+    let e = Config::from_toml(&FULL.replace("rule_arn =", "rule_id =")).unwrap_err();
+    assert!(
+        e.to_string().contains("alb_rule[0].rule_id: unknown key"),
+        "{e}"
+    );
 }
 
 #[test]

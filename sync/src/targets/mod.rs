@@ -11,6 +11,7 @@ use crate::error::SyncError;
 use crate::progress::Progress;
 use crate::value::{Secret, TargetValue};
 
+pub mod alb_rule;
 #[cfg(test)]
 mod api_doubles;
 pub mod api_export;
@@ -37,7 +38,8 @@ pub struct ValueRule {
     pub holds: fn(&str) -> bool,
 }
 
-/// Something that lets a request through only with an accepted value (the WAF rule).
+/// Something that lets a request through only with an accepted value (the WAF rule, an
+/// ALB listener rule's header condition).
 /// The proxies are acceptors too, but follow the secret's stages by themselves.
 #[async_trait]
 pub trait Acceptor: Send + Sync {
@@ -50,6 +52,11 @@ pub trait Acceptor: Send + Sync {
     async fn accepted(&self) -> Result<Vec<TargetValue>, SyncError>;
     /// Accept exactly `values`.
     async fn accept(&self, values: &[Secret]) -> Result<(), SyncError>;
+    /// Refuses, before a rotation writes anything, when this target cannot hold `count`
+    /// values at once (an ALB rule's 5-condition-value quota).
+    async fn can_hold(&self, _count: usize) -> Result<(), SyncError> {
+        Ok(())
+    }
 }
 
 /// One place an injector sets the header (a stage, an integration, an origin), the value

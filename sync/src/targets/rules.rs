@@ -43,12 +43,24 @@ pub const CLOUDFRONT_HEADER: ValueRule = ValueRule {
     holds: |v| v.len() <= 1783,
 };
 
-pub const ALL: [ValueRule; 5] = [
+/// An ALB `http-header` condition value: "The maximum size of each string is 128
+/// characters … The comparison strings are case insensitive. The following wildcard
+/// characters are supported: * (matches 0 or more characters) and ? (matches exactly 1
+/// character)" (HttpHeaderConditionConfig, ELB API Reference). A value with a wildcard
+/// would match more than itself; one over 128 cannot be written. (Case is ignored by the
+/// ALB whatever the value: docs/sync.md says what that leaves of a value's strength.)
+pub const ALB_HEADER_CONDITION: ValueRule = ValueRule {
+    says: "an ALB http-header condition holds at most 128 characters, and reads * and ? as wildcards",
+    holds: |v| v.len() <= 128 && !v.contains(['*', '?']),
+};
+
+pub const ALL: [ValueRule; 6] = [
     WAF_SEARCH_STRING,
     STAGE_VARIABLE,
     QUOTED_LITERAL,
     HTTP_API_MAPPING,
     CLOUDFRONT_HEADER,
+    ALB_HEADER_CONDITION,
 ];
 
 #[cfg(test)]
@@ -76,6 +88,9 @@ mod tests {
             (QUOTED_LITERAL, "it's".to_owned()),
             (HTTP_API_MAPPING, "$context.requestId".to_owned()),
             (CLOUDFRONT_HEADER, "a".repeat(1784)),
+            (ALB_HEADER_CONDITION, "a".repeat(129)),
+            (ALB_HEADER_CONDITION, "abc*".to_owned()),
+            (ALB_HEADER_CONDITION, "a?c".to_owned()),
         ] {
             assert!(Secret::new(bad.as_bytes()).is_ok(), "{bad}");
             assert!(!(rule.holds)(&bad), "{}: {bad}", rule.says);
