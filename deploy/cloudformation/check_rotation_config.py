@@ -72,22 +72,32 @@ def main():
         "OriginDomainName": "origin.api.example.com",
         # What Ref gives for a listener: its ARN (the HTTP API's private integration target).
         "VpcLinkListener": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/stack-internal/50dc6c495c0c9188/f2f7dc8efc522ab2",
+        # What Ref gives for a listener rule: its ARN.
+        "OriginVerifyRule": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/stack-public/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee",
         "DualAcceptWindowMinutes": "15",
         "ProbePath": "/",
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    for rest, http, cloudfront in itertools.product([True, False], repeat=3):
-        conditions = {"UseRestApi": rest, "UseHttpApi": http, "UseCloudFront": cloudfront}
+    renderings = 0
+    for rest, http, cloudfront, acceptor in itertools.product(
+        [True, False], [True, False], [True, False], ["waf", "alb-rule", "both"]
+    ):
+        waf, alb_rule = acceptor != "alb-rule", acceptor != "waf"
+        conditions = {"UseRestApi": rest, "UseHttpApi": http, "UseCloudFront": cloudfront,
+                      "UseWaf": waf, "UseAlbRule": alb_rule}
         text = evaluate(node, conditions, names)
         doc = json.loads(text)
+        assert len(doc["waf"]) == waf and len(doc["alb_rule"]) == alb_rule, doc
+        assert doc["alb_rule"] in ([], [{"rule_arn": names["OriginVerifyRule"]}]), doc
         assert len(doc["rest_api"]) == rest and len(doc["http_api"]) == http, doc
         assert len(doc["cloudfront"]) == cloudfront, doc
         assert len(doc["probe"]) == 1 + rest + http + cloudfront, doc
         assert [p.get("direct", False) for p in doc["probe"]].count(True) == 1, doc
         assert doc["origins"] == ["https://origin.api.example.com"] + ([names["VpcLinkListener"]] if http else []), doc
-        name = f"rest-{rest}-http-{http}-cloudfront-{cloudfront}.json".lower()
+        name = f"rest-{rest}-http-{http}-cloudfront-{cloudfront}-{acceptor}.json".lower()
         (out_dir / name).write_text(text)
-    print(f"{template_path}: rotation configuration renders as JSON for all 8 front-door choices")
+        renderings += 1
+    print(f"{template_path}: rotation configuration renders as JSON for all {renderings} front-door and acceptor choices")
     if len(sys.argv) > 3:
         check_proxy_environment(template, names, sys.argv[3])
 
@@ -96,9 +106,9 @@ def check_proxy_environment(template, names, proxy):
     """The sidecar's environment, as the task definition sets it, is a valid configuration."""
     containers = template["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"]
     sidecar = next(c for c in containers if c["Name"] == "edgeguard-proxy")
-    names = dict(names, AppPort="8080", HealthPath="/healthz", AppSocket="app.sock")
-    # Over loopback TCP, and over the Unix socket of AppSocket.
-    for socket in (False, True):
+    # Over loopback TCP enforcing, and over the Unix socket of AppSocket in report mode.
+    for socket, mode in ((False, "enforce"), (True, "report")):
+        names = dict(names, AppPort="8080", HealthPath="/healthz", AppSocket="app.sock", ProxyMode=mode)
         conditions = {"UseAppSocket": socket}
         env = {e["Name"]: evaluate(e["Value"], conditions, names) for e in sidecar["Environment"]}
         env["EDGEGUARD_CHECK_CONFIG"] = "true"
@@ -106,7 +116,7 @@ def check_proxy_environment(template, names, proxy):
         if result.returncode != 0:
             sys.exit(f"the sidecar's environment is not a valid configuration:\n{result.stderr}")
         upstream = env["EDGEGUARD_UPSTREAM"]
-        print(f"the sidecar's environment in the task definition (upstream {upstream}): {result.stdout.strip()}")
+        print(f"the sidecar's environment in the task definition (upstream {upstream}, mode {mode}): {result.stdout.strip()}")
 
 
 if __name__ == "__main__":

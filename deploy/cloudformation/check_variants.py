@@ -49,7 +49,7 @@ MARKER = "SECRET-VALUE-MARKER"
 STACK = "edgeguard-checks"
 # Where the value must be: the WAF rule, the REST stage variable, the HTTP API mapping, the
 # CloudFront origin header.
-MAY_HOLD_THE_VALUE = {"WebAcl", "RestStage", "HttpIntegration", "Distribution"}
+MAY_HOLD_THE_VALUE = {"WebAcl", "OriginVerifyRule", "RestStage", "HttpIntegration", "Distribution"}
 REGION = "us-east-1"
 
 REQUIRED = {
@@ -82,6 +82,8 @@ OPTIONAL_ON = {
     "AppSocket": "app.sock",
     # Adoption: the sidecars in report mode, paging after three days of it.
     "ProxyMode": "report",
+    # The WAF rule and the listener rule both.
+    "Acceptor": "both",
     "ReportModeAlarmDays": "3",
 }
 
@@ -140,11 +142,29 @@ def check(rendered, params, problems, name):
 
     # The rotation schedule waits for everything the rotation reaches.
     reached = {"Service", "PublicListener", "PrivateRecord", "OriginRecord", "PrivateOriginRecord",
-               "RestStage", "HttpStage", "HttpRoute", "Distribution"} & set(res)
+               "RestStage", "HttpStage", "HttpRoute", "Distribution", "WebAclAssociation",
+               "OriginVerifyRule"} & set(res)
     handle = res.get("RotationPrerequisites", {})
     referenced = {v for v in handle.get("Metadata", {}).values() if v}
-    if not {"RotationPrerequisites", "WebAclAssociation", "RotationInvokePermission"} <= set(as_list(res["SecretRotation"].get("DependsOn", []))):
-        fail("SecretRotation does not depend on RotationPrerequisites, WebAclAssociation and RotationInvokePermission")
+    if not {"RotationPrerequisites", "RotationInvokePermission"} <= set(as_list(res["SecretRotation"].get("DependsOn", []))):
+        fail("SecretRotation does not depend on RotationPrerequisites and RotationInvokePermission")
+
+    # The acceptor: the WAF rule, the listener rule, or both, as Acceptor says; with the
+    # listener rule, nothing reaches the proxies but through it.
+    acceptor = params.get("Acceptor", "waf")
+    if ("WebAcl" in res) != (acceptor in ("waf", "both")) or ("OriginVerifyRule" in res) != (acceptor in ("alb-rule", "both")):
+        fail(f"Acceptor={acceptor} but the web ACL is {'in' if 'WebAcl' in res else 'out'} and the listener rule {'in' if 'OriginVerifyRule' in res else 'out'}")
+    default = res["PublicListener"]["Properties"]["DefaultActions"]
+    if "OriginVerifyRule" in res:
+        rule = res["OriginVerifyRule"]["Properties"]
+        header = [c for c in rule["Conditions"] if c["Field"] == "http-header"]
+        if default != [{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "403", "ContentType": "text/plain", "MessageBody": "forbidden"}}]:
+            fail(f"with the listener rule the listener's default must answer 403, not {default}")
+        if len(header) != 1 or header[0]["HttpHeaderConfig"]["HttpHeaderName"] != "x-origin-verify" \
+                or rule["Actions"] != [{"Type": "forward", "TargetGroupArn": "PublicTargetGroup"}]:
+            fail(f"the listener rule does not forward to the proxies on x-origin-verify alone: {rule}")
+    elif default != [{"Type": "forward", "TargetGroupArn": "PublicTargetGroup"}]:
+        fail(f"without the listener rule the listener forwards to the proxies, not {default}")
     if reached - referenced:
         fail(f"the rotation schedule does not wait for {sorted(reached - referenced)}")
 
@@ -154,8 +174,9 @@ def check(rendered, params, problems, name):
         actions = as_list(st["Action"])
         if st["Effect"] == "Allow" and any(a in ("*", "apigateway:*", "apigateway:POST", "wafv2:*") for a in actions):
             fail(f"the rotation role allows {actions} (no deployment is needed in these modes)")
-        # GetMetricData has no resource-level permissions: "*" is the only way to grant it.
-        if st["Effect"] == "Allow" and "*" in as_list(st["Resource"]) and actions != ["cloudwatch:GetMetricData"]:
+        # GetMetricData and DescribeRules have no resource-level permissions: "*" is the only
+        # way to grant them.
+        if st["Effect"] == "Allow" and "*" in as_list(st["Resource"]) and actions not in (["cloudwatch:GetMetricData"], ["elasticloadbalancing:DescribeRules"]):
             fail(f"the rotation role allows {actions} on every resource")
     if not any(as_list(st["Action"]) == ["cloudwatch:GetMetricData"] for st in role):
         fail("the rotation role cannot read the evidence (cloudwatch:GetMetricData)")
@@ -170,8 +191,15 @@ def check(rendered, params, problems, name):
             fail(f"HTTP API: PATCH beyond the one integration: {patch}")
     update_acl = {r for st in role if "wafv2:UpdateWebACL" in as_list(st["Action"]) for r in as_list(st["Resource"])}
     for kind in ("managedruleset", "rulegroup", "ipset", "regexpatternset"):
-        if not any(f":regional/{kind}/" in r for r in update_acl):
-            fail(f"UpdateWebACL is not granted on the {kind}s a web ACL may reference")
+        if ("WebAcl" in res) != any(f":regional/{kind}/" in r for r in update_acl):
+            fail(f"UpdateWebACL on the {kind}s a web ACL may reference: granted without one, or missing with one")
+    modify = [as_list(st["Resource"]) for st in role if "elasticloadbalancing:ModifyRule" in as_list(st["Action"])]
+    describe = [st for st in role if "elasticloadbalancing:DescribeRules" in as_list(st["Action"])]
+    if "OriginVerifyRule" in res:
+        if modify != [["OriginVerifyRule"]] or len(describe) != 1:
+            fail(f"the rotation role's ELB grants are not ModifyRule on the one rule and DescribeRules: {modify}")
+    elif modify or describe:
+        fail("the rotation role has ELB grants without a listener rule")
     cdn_acl = params.get("CloudFrontWebAclArn", "")
     get_cdn_acl = any("wafv2:GetWebACL" in as_list(st["Action"]) and cdn_acl in as_list(st["Resource"]) for st in role)
     if bool("Distribution" in res and cdn_acl) != get_cdn_acl:
@@ -197,11 +225,12 @@ def check(rendered, params, problems, name):
             fail(f"{used} is under the private zone {zone} but has no record there")
 
     # Logs.
-    redacted = res["WafLogging"]["Properties"].get("RedactedFields") or []
-    if {"SingleHeader": {"Name": "x-origin-verify"}} not in redacted:
-        fail("the WAF logs do not redact x-origin-verify")
-    if not res["WafLogGroup"]["Properties"]["LogGroupName"].startswith("aws-waf-logs-"):
-        fail("the WAF log group's name must start with aws-waf-logs-")
+    if "WebAcl" in res:
+        redacted = res["WafLogging"]["Properties"].get("RedactedFields") or []
+        if {"SingleHeader": {"Name": "x-origin-verify"}} not in redacted:
+            fail("the WAF logs do not redact x-origin-verify")
+        if not res["WafLogGroup"]["Properties"]["LogGroupName"].startswith("aws-waf-logs-"):
+            fail("the WAF log group's name must start with aws-waf-logs-")
     for alb in ("PublicAlb", "InternalAlb"):
         attrs = {a["Key"]: a["Value"] for a in res[alb]["Properties"]["LoadBalancerAttributes"]}
         if attrs.get("access_logs.s3.enabled") != "true":
@@ -310,6 +339,10 @@ def check(rendered, params, problems, name):
     if len(not_enforcing) != 1 or not_enforcing[0]["Namespace"] != namespace \
             or int(not_enforcing[0]["EvaluationPeriods"]) * int(not_enforcing[0]["Period"]) != days * 86400:
         fail(f"no alarm on NotEnforcing in {namespace} over {days} days: {not_enforcing}")
+    wanted_waf = [{"scope": "REGIONAL", "name": f"{STACK}-origin", "id": "WebAcl.Id", "rule": "origin-verify"}] if "WebAcl" in res else []
+    wanted_rule = [{"rule_arn": "OriginVerifyRule"}] if "OriginVerifyRule" in res else []
+    if [{**w, "id": "WebAcl.Id"} for w in sync_config.get("waf", [])] != wanted_waf or sync_config.get("alb_rule", []) != wanted_rule:
+        fail(f"the rotation's acceptors {sync_config.get('waf')} {sync_config.get('alb_rule')} are not the stack's")
     evidence = sync_config.get("evidence", {})
     if evidence.get("emf_interval") != emf.get("EDGEGUARD_EMF_INTERVAL"):
         fail(f"the rotation's emf_interval {evidence.get('emf_interval')} is not the sidecars' {emf.get('EDGEGUARD_EMF_INTERVAL')}")
@@ -351,10 +384,13 @@ def check(rendered, params, problems, name):
         fail("no alarm on the rotation function's throttles")
     forwarding = {}
     for lname, r in res.items():
-        if r["Type"] == "AWS::ElasticLoadBalancingV2::Listener":
-            for action in r["Properties"].get("DefaultActions", []):
-                if action.get("TargetGroupArn"):
-                    forwarding[action["TargetGroupArn"]] = lname
+        # A listener's default action, or a listener rule's action (the listener rule
+        # acceptor), attaches a target group to the load balancer.
+        actions = {"AWS::ElasticLoadBalancingV2::Listener": "DefaultActions",
+                   "AWS::ElasticLoadBalancingV2::ListenerRule": "Actions"}.get(r["Type"])
+        for action in r["Properties"].get(actions, []) if actions else []:
+            if action.get("TargetGroupArn"):
+                forwarding[action["TargetGroupArn"]] = lname
     groups = [lb["TargetGroupArn"] for lb in res["Service"]["Properties"]["LoadBalancers"]]
     listeners = {forwarding.get(g) for g in groups}
     waited = {v for v in res.get("ServiceListeners", {}).get("Metadata", {}).values() if v}
@@ -499,6 +535,10 @@ def main():
             name = f"rest={rest} http={http} cloudfront={cdn} optional={'on' if optional else 'off'} public={door}"
             check(render(raw, params, stack_name=STACK), params, problems, name)
             count += 1
+        # The listener rule alone (no WAF), with the optional parts off.
+        params = dict(REQUIRED, EnableRestApi=rest, EnableHttpApi=http, EnableCloudFront=cdn, PublicFrontDoor="none", Acceptor="alb-rule")
+        check(render(raw, params, stack_name=STACK), params, problems, f"rest={rest} http={http} cloudfront={cdn} acceptor=alb-rule")
+        count += 1
     everything = dict(REQUIRED, **OPTIONAL_ON, EnableRestApi="true", EnableHttpApi="true", EnableCloudFront="true", PublicFrontDoor="cloudfront")
     check_across_variants(raw, path, everything, problems)
     if problems:

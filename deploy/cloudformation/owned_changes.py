@@ -18,7 +18,7 @@ import json
 import sys
 
 # The resources stack-policy.json protects: the four that hold the value, and the secret.
-OWNED = ("WebAcl", "RestStage", "HttpIntegration", "Distribution", "OriginSecret")
+OWNED = ("WebAcl", "OriginVerifyRule", "RestStage", "HttpIntegration", "Distribution", "OriginSecret")
 
 
 def owned_changes(render, raw, old_params, new_params):
