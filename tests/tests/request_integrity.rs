@@ -26,6 +26,11 @@ struct Stage {
 
 /// The same stage twice: the app on loopback TCP, and on a Unix socket.
 async fn stages(script: &[(&str, &[u8], bool)]) -> Vec<Stage> {
+    stages_with(script, &[]).await
+}
+
+/// As [`stages`], with more flags for the proxy.
+async fn stages_with(script: &[(&str, &[u8], bool)], args: &[(&str, &str)]) -> Vec<Stage> {
     let script: HashMap<String, Answer> = script
         .iter()
         .map(|(path, bytes, close)| {
@@ -49,11 +54,13 @@ async fn stages(script: &[(&str, &[u8], bool)]) -> Vec<Stage> {
         let secret = secret_like('s');
         let file = dir.path().join("origin-verify");
         std::fs::write(&file, format!("{secret}\n")).unwrap();
-        let proxy = Builder::new(&format!("file:{}", file.display()))
+        let mut builder = Builder::new(&format!("file:{}", file.display()))
             .arg("--upstream", &app.url)
-            .internal()
-            .spawn()
-            .await;
+            .internal();
+        for (flag, value) in args {
+            builder = builder.arg(flag, value);
+        }
+        let proxy = builder.spawn().await;
         proxy.wait_ready().await;
         out.push(Stage {
             app,
@@ -640,5 +647,82 @@ async fn only_unambiguous_answers_of_the_app_reach_the_client() {
             m.contains("edgeguard_upstream_errors_total{kind=\"malformed_response\"} 9"),
             "{m}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_mode_lets_no_copy_of_the_header_reach_the_app_on_any_route() {
+    // Report mode forwards what fails the check: every attempt to slip a header field
+    // past it (any case, repeated, joined, empty) must still leave the app without one.
+    for s in stages_with(&[], &[("--mode", "report")]).await {
+        let at = s.name;
+        let wrong = "wrong-value-0123456789";
+        let attempts = [
+            ("missing", String::new()),
+            ("wrong", format!("x-origin-verify: {wrong}\r\n")),
+            (
+                "any case, twice",
+                format!(
+                    "X-ORIGIN-VERIFY: {wrong}\r\nx-Origin-Verify: {}\r\n",
+                    s.secret
+                ),
+            ),
+            (
+                "joined",
+                format!("x-origin-verify: {wrong}, {}\r\n", s.secret),
+            ),
+            ("empty", "x-origin-verify:\r\n".to_owned()),
+        ];
+        for route in H1_ROUTES {
+            for (i, (what, fields)) in attempts.iter().enumerate() {
+                let mut c = H1::open(s.proxy.enforcing(), route, &s.secret).await;
+                let path = format!("/report/{route:?}/{i}");
+                let request =
+                    format!("GET {path} HTTP/1.1\r\nHost: app.example.com\r\n{fields}\r\n");
+                let answer = c.exchange(request.as_bytes(), "GET").await;
+                assert_eq!(answer.status, 200, "{at} {route:?} {what}: forwarded");
+                let arrived = s.app.wait_for(&path).await;
+                assert_eq!(
+                    arrived.fields_named("x-origin-verify"),
+                    0,
+                    "{at} {route:?} {what}: {}",
+                    arrived.head
+                );
+                c.close().await;
+            }
+        }
+        // HTTP/2: a stream without the field, and one with two copies.
+        let c = h2_frames::Conn::connect(s.proxy.enforcing()).await;
+        let secret = s.secret.as_str();
+        for (stream, extra) in [
+            (1, vec![]),
+            (
+                3,
+                vec![("x-origin-verify", wrong), ("x-origin-verify", secret)],
+            ),
+        ] {
+            let path = format!("/report/h2/{stream}");
+            let mut fields = vec![
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", path.as_str()),
+                (":authority", "app.example.com"),
+            ];
+            fields.extend(extra);
+            c.headers(stream, &fields, true);
+            assert_eq!(c.answer(stream).await.kind, HEADERS, "{at} h2 {stream}");
+            let arrived = s.app.wait_for(&path).await;
+            assert_eq!(
+                arrived.fields_named("x-origin-verify"),
+                0,
+                "{at} h2 {stream}"
+            );
+        }
+        let reported = s
+            .proxy
+            .metric("edgeguard_requests_total{listener=\"enforcing\",outcome=\"reported\"}")
+            .await;
+        let expected = H1_ROUTES.len() * attempts.len() + 2;
+        assert_eq!(reported, expected as f64, "{at}");
     }
 }

@@ -4,9 +4,11 @@
 //! window here either.
 //!
 //! What this tool owns is the one `http-header` condition on the configured header; the
-//! rule's other conditions, its actions and its priority are never changed (ModifyRule is
-//! given the conditions only: "Actions … If you don't specify, the actions are not
-//! changed", ELB API Reference, ModifyRule). A rule without such a condition is refused
+//! rule's other conditions, its actions and its priority are never changed. ModifyRule is
+//! given the conditions only, the others as read: "Replaces the specified properties of the
+//! specified rule. Any properties that you do not specify are unchanged. To add an item to
+//! a list, remove an item from a list, or update an item in a list, you must provide the
+//! entire list" (ELB API Reference, ModifyRule). A rule without such a condition is refused
 //! by name.
 //!
 //! The ALB's rules, not WAF's ("HttpHeaderConditionConfig", ELB API Reference; "Quotas for
