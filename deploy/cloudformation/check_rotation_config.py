@@ -75,29 +75,46 @@ def main():
         # What Ref gives for a listener rule: its ARN.
         "OriginVerifyRule": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/stack-public/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee",
         "DualAcceptWindowMinutes": "15",
+        "ExternalDistributionId": "E2CENTRAL00001",
+        "ExternalDistributionOriginId": "workload-alb",
+        "ExternalDistributionRoleArn": "arn:aws:iam::222222222222:role/edgeguard-origin-header",
+        "ExternalDistributionExternalId": "edgeguard-workload-1",
         "ProbePath": "/",
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     renderings = 0
-    for rest, http, cloudfront, acceptor in itertools.product(
-        [True, False], [True, False], [True, False], ["waf", "alb-rule", "both"]
+    # The distribution in another account: none, through a role, through a role with an
+    # external id.
+    for rest, http, cloudfront, acceptor, external in itertools.product(
+        [True, False], [True, False], [True, False], ["waf", "alb-rule", "both"],
+        ["none", "role", "external-id"],
     ):
+        if external != "none" and acceptor != "waf":
+            continue
         waf, alb_rule = acceptor != "alb-rule", acceptor != "waf"
         conditions = {"UseRestApi": rest, "UseHttpApi": http, "UseCloudFront": cloudfront,
-                      "UseWaf": waf, "UseAlbRule": alb_rule}
+                      "UseWaf": waf, "UseAlbRule": alb_rule,
+                      "UseExternalDistribution": external != "none",
+                      "HasExternalDistributionExternalId": external == "external-id"}
         text = evaluate(node, conditions, names)
         doc = json.loads(text)
         assert len(doc["waf"]) == waf and len(doc["alb_rule"]) == alb_rule, doc
         assert doc["alb_rule"] in ([], [{"rule_arn": names["OriginVerifyRule"]}]), doc
         assert len(doc["rest_api"]) == rest and len(doc["http_api"]) == http, doc
-        assert len(doc["cloudfront"]) == cloudfront, doc
+        assert len(doc["cloudfront"]) == cloudfront + (external != "none"), doc
+        if external != "none":
+            other = doc["cloudfront"][-1]
+            assert other["distribution_id"] == names["ExternalDistributionId"], doc
+            assert other["origin_ids"] == [names["ExternalDistributionOriginId"]], doc
+            assert other["role_arn"] == names["ExternalDistributionRoleArn"], doc
+            assert other.get("external_id") == (names["ExternalDistributionExternalId"] if external == "external-id" else None), doc
         assert len(doc["probe"]) == 1 + rest + http + cloudfront, doc
         assert [p.get("direct", False) for p in doc["probe"]].count(True) == 1, doc
         assert doc["origins"] == ["https://origin.api.example.com"] + ([names["VpcLinkListener"]] if http else []), doc
-        name = f"rest-{rest}-http-{http}-cloudfront-{cloudfront}-{acceptor}.json".lower()
+        name = f"rest-{rest}-http-{http}-cloudfront-{cloudfront}-{acceptor}-external-{external}.json".lower()
         (out_dir / name).write_text(text)
         renderings += 1
-    print(f"{template_path}: rotation configuration renders as JSON for all {renderings} front-door and acceptor choices")
+    print(f"{template_path}: rotation configuration renders as JSON for all {renderings} front-door, acceptor and other-account choices")
     if len(sys.argv) > 3:
         check_proxy_environment(template, names, sys.argv[3])
 

@@ -85,6 +85,10 @@ OPTIONAL_ON = {
     # The WAF rule and the listener rule both.
     "Acceptor": "both",
     "ReportModeAlarmDays": "3",
+    # A distribution in a central edge account, switched through its role.
+    "ExternalDistributionId": "E2CENTRAL00001",
+    "ExternalDistributionRoleArn": "arn:aws:iam::222222222222:role/edgeguard-origin-header",
+    "ExternalDistributionExternalId": "edgeguard-workload-1",
 }
 
 
@@ -193,6 +197,11 @@ def check(rendered, params, problems, name):
     for kind in ("managedruleset", "rulegroup", "ipset", "regexpatternset"):
         if ("WebAcl" in res) != any(f":regional/{kind}/" in r for r in update_acl):
             fail(f"UpdateWebACL on the {kind}s a web ACL may reference: granted without one, or missing with one")
+    # AssumeRole on the configured role alone, and only when one is configured.
+    assume = [as_list(st["Resource"]) for st in role if "sts:AssumeRole" in as_list(st["Action"])]
+    want = [[params["ExternalDistributionRoleArn"]]] if params.get("ExternalDistributionId") else []
+    if assume != want:
+        fail(f"the rotation role's sts:AssumeRole is {assume}, not {want}")
     modify = [as_list(st["Resource"]) for st in role if "elasticloadbalancing:ModifyRule" in as_list(st["Action"])]
     describe = [st for st in role if "elasticloadbalancing:DescribeRules" in as_list(st["Action"])]
     if "OriginVerifyRule" in res:

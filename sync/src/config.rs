@@ -8,8 +8,35 @@ use serde::Deserialize;
 
 mod evidence;
 mod fields;
+mod home;
 
 pub use evidence::{Evidence, Source as EvidenceSource, whole_minutes};
+use home::Regions;
+pub use home::{GLOBAL_REGION, Home, role_account};
+
+/// The keys every target table has (`Home`): `role_arn`, `external_id`, `region`. Written
+/// into each table's struct, so that the struct stays the list of its keys.
+macro_rules! homed {
+    ($($table:ty),*) => {$(
+        impl $table {
+            /// Where this target is called.
+            pub fn home(&self) -> Home {
+                Home {
+                    role_arn: self.role_arn.clone(),
+                    external_id: self.external_id.clone(),
+                    region: self.region.clone(),
+                }
+            }
+        }
+    )*};
+}
+homed!(
+    WafTarget,
+    AlbRuleTarget,
+    RestApiTarget,
+    HttpApiTarget,
+    CloudFrontTarget
+);
 
 /// Everything the rotation needs to know.
 #[derive(Debug, Clone)]
@@ -59,6 +86,13 @@ pub struct WafTarget {
     pub id: String,
     /// The one rule this tool owns.
     pub rule: String,
+    /// Another account: the role to assume there (`Home`).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 /// An ALB listener rule whose `http-header` condition on the header this tool owns.
@@ -67,17 +101,39 @@ pub struct AlbRuleTarget {
     /// `arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener-rule/app/…`; called in its
     /// region.
     pub rule_arn: String,
+    /// Another account: the role to assume there (`Home`).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 impl AlbRuleTarget {
     /// The region the ARN names.
-    pub fn region(&self) -> Option<&str> {
+    pub fn arn_region(&self) -> Option<&str> {
+        self.arn_parts().map(|(region, _)| region)
+    }
+
+    /// The account the ARN names.
+    pub fn arn_account(&self) -> Option<&str> {
+        self.arn_parts().map(|(_, account)| account)
+    }
+
+    fn arn_parts(&self) -> Option<(&str, &str)> {
         let mut parts = self.rule_arn.split(':');
-        match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some("arn"), Some(_), Some("elasticloadbalancing"), Some(region))
+        match (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) {
+            (Some("arn"), Some(_), Some("elasticloadbalancing"), Some(region), Some(account))
                 if !region.is_empty() =>
             {
-                Some(region)
+                Some((region, account))
             }
             _ => None,
         }
@@ -106,6 +162,13 @@ pub struct RestApiTarget {
     /// Integration mode: only integrations whose URI starts with this (the ALB's).
     #[serde(default)]
     pub uri_prefix: Option<String>,
+    /// Another account: the role to assume there (`Home`).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -116,6 +179,13 @@ pub struct HttpApiTarget {
     pub integration_ids: Vec<String>,
     #[serde(default = "default_stage")]
     pub stage: String,
+    /// Another account: the role to assume there (`Home`).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 fn default_stage() -> String {
@@ -126,6 +196,13 @@ fn default_stage() -> String {
 pub struct CloudFrontTarget {
     pub distribution_id: String,
     pub origin_ids: Vec<String>,
+    /// Another account: the role to assume there (`Home`).
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -189,6 +266,28 @@ impl Config {
         } else {
             Self::from_toml(&text)
         }
+    }
+
+    /// The roles the targets and evidence sources are reached through, each once, sorted
+    /// (what the caller needs `sts:AssumeRole` on).
+    pub fn roles(&self) -> Vec<&str> {
+        let homes = self
+            .waf
+            .iter()
+            .map(|t| t.role_arn.as_deref())
+            .chain(self.alb_rule.iter().map(|t| t.role_arn.as_deref()))
+            .chain(self.rest_api.iter().map(|t| t.role_arn.as_deref()))
+            .chain(self.http_api.iter().map(|t| t.role_arn.as_deref()))
+            .chain(self.cloudfront.iter().map(|t| t.role_arn.as_deref()))
+            .chain(
+                self.evidence
+                    .iter()
+                    .flat_map(|e| e.sources.iter().map(|s| s.role_arn.as_deref())),
+            );
+        let mut roles: Vec<&str> = homes.flatten().collect();
+        roles.sort_unstable();
+        roles.dedup();
+        roles
     }
 
     /// The secret's region when `secret_id` is an ARN (`arn:aws:secretsmanager:REGION:…`):
@@ -358,16 +457,33 @@ impl Raw {
                     errors.push(format!("waf[{i}].{key}: required"));
                 }
             }
+            let regions = match w.scope {
+                WafScope::Regional => Regions::Own,
+                WafScope::CloudFront => Regions::Global,
+            };
+            w.home().check(&format!("waf[{i}]."), regions, &mut errors);
         }
         for (i, a) in self.alb_rule.iter().enumerate() {
-            if a.region().is_none() || !a.rule_arn.contains(":listener-rule/") {
+            if a.arn_region().is_none() || !a.rule_arn.contains(":listener-rule/") {
                 errors.push(format!(
                     "alb_rule[{i}].rule_arn: \"{}\" is not a listener rule ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener-rule/app/…)",
                     a.rule_arn
                 ));
             }
+            let regions = Regions::FromArn {
+                region: a.arn_region(),
+                account: a.arn_account(),
+            };
+            a.home()
+                .check(&format!("alb_rule[{i}]."), regions, &mut errors);
+        }
+        for (i, h) in self.http_api.iter().enumerate() {
+            h.home()
+                .check(&format!("http_api[{i}]."), Regions::Own, &mut errors);
         }
         for (i, r) in self.rest_api.iter().enumerate() {
+            r.home()
+                .check(&format!("rest_api[{i}]."), Regions::Own, &mut errors);
             if r.stages.is_empty() {
                 errors.push(format!("rest_api[{i}].stages: name at least one stage"));
             }
@@ -389,6 +505,8 @@ impl Raw {
             }
         }
         for (i, c) in self.cloudfront.iter().enumerate() {
+            c.home()
+                .check(&format!("cloudfront[{i}]."), Regions::Global, &mut errors);
             if c.origin_ids.is_empty() {
                 errors.push(format!(
                     "cloudfront[{i}].origin_ids: name at least one origin"

@@ -1,12 +1,14 @@
-//! The edge twin: a local server that plays the front doors and the public ALB's WAF
+//! The edge twin: a local server that plays the front doors and the public ALB's acceptor
 //! faithfully enough to test the zero-downtime promise.
 //!
 //! Each request names its front door by its first path segment (`/rest/…`, `/http/…`,
 //! `/cloudfront/…`). The twin adds the header value that door's injector sends *as read
 //! back from the emulator* (REST stage variable, HTTP API mapping, CloudFront origin
-//! header), evaluates the owned WAF rule *as read back from the emulator* (the byte-match
-//! or OR-of-byte-matches shapes edgeguard-sync writes; default action Block), and forwards
-//! to one of the proxies, which reads the secret from the emulator itself.
+//! header), evaluates the configured acceptor *as read back from the emulator* (the owned
+//! WAF rule's byte-match or OR-of-byte-matches shapes, default action Block; or an ALB
+//! listener rule's header condition, compared as an ALB does: case-insensitive, with `*` and
+//! `?` wildcards, 403 by default), and forwards to one of the proxies, which reads the
+//! secret from the emulator itself.
 //!
 //! Propagation: a background task reads the emulator every `poll` and keeps a timeline of
 //! what each door sends and what the WAF accepts. A door has several edge locations; each
@@ -31,7 +33,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use crate::world::{HEADER, World};
+use crate::world::{Accepted, HEADER, World};
 
 /// The front doors the twin plays, by path prefix.
 pub const DOORS: [&str; 3] = ["rest", "http", "cloudfront"];
@@ -125,7 +127,8 @@ struct Shared {
     seed: u64,
     /// Per door: the value its injector sends (None: no header).
     doors: [Timeline<Option<String>>; 3],
-    waf: Timeline<Vec<String>>,
+    /// What the acceptor (the WAF rule or the ALB listener rule) accepts.
+    waf: Timeline<Accepted>,
     /// What the forgotten door sends (None: it serves nothing, 404).
     forgotten: Mutex<Option<String>>,
     targets: Mutex<Vec<SocketAddr>>,
@@ -158,7 +161,7 @@ impl EdgeTwin {
     /// Starts on a free loopback port, forwarding to `targets` (round robin).
     pub async fn start(world: Arc<World>, targets: Vec<SocketAddr>, options: EdgeOptions) -> Self {
         let injected = world.injected().await;
-        let (accepted, _) = world.waf().await;
+        let accepted = world.accepted().await;
         let stats = Arc::new(EdgeStats::default());
         let shared = Arc::new(Shared {
             options,
@@ -228,7 +231,7 @@ async fn poll(world: Arc<World>, shared: std::sync::Weak<Shared>) {
         };
         let w = world.clone();
         // The read-back helpers panic on an emulator error: contain it in a task.
-        match tokio::spawn(async move { (w.injected().await, w.waf().await.0) }).await {
+        match tokio::spawn(async move { (w.injected().await, w.accepted().await) }).await {
             Ok((injected, accepted)) => {
                 s.doors[0].observe(injected.rest_stage);
                 s.doors[1].observe(injected.http_api);
@@ -250,7 +253,7 @@ fn decide(s: &Shared, door: usize, location: u64) -> (Option<String>, bool) {
     let bound = s.options.injector_delay;
     let value = s.doors[door].adopted(|k| s.delay(door as u64 * 1000 + location, k, bound));
     let accepted = s.waf.adopted(|k| s.delay(u64::MAX, k, s.options.waf_delay));
-    let allowed = value.as_ref().is_some_and(|v| accepted.contains(v));
+    let allowed = value.as_ref().is_some_and(|v| accepted.allows(v));
     (value, allowed)
 }
 
@@ -273,7 +276,7 @@ async fn handle(
             ));
         };
         let accepted = s.waf.adopted(|k| s.delay(u64::MAX, k, s.options.waf_delay));
-        let allowed = accepted.contains(&value);
+        let allowed = accepted.allows(&value);
         (Some(value), allowed)
     } else {
         let Some(door) = DOORS.iter().position(|d| *d == door_name) else {

@@ -20,6 +20,7 @@ pub mod proxy;
 pub mod raw_app;
 pub mod routes;
 pub mod soak;
+pub mod sts_denied;
 pub mod tls;
 pub mod upstream;
 pub mod wire;

@@ -114,6 +114,31 @@ impl Moto {
             .build()
     }
 
+    /// The emulator as seen through `role_arn`: credentials from its `sts:AssumeRole`, with
+    /// which the emulator acts in the role's account.
+    pub async fn sdk_as(&self, role_arn: &str) -> aws_config::SdkConfig {
+        // Loaded, not built: the role provider needs the time source and sleep the loader
+        // supplies.
+        let plain = self.sdk();
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .region(plain.region().cloned())
+            .credentials_provider(plain.credentials_provider().unwrap())
+            .endpoint_url(self.endpoint())
+            .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+            .load()
+            .await;
+        let role = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .session_name("edgeguard-tests")
+            .configure(&base)
+            .build()
+            .await;
+        base.to_builder()
+            .credentials_provider(
+                aws_sdk_secretsmanager::config::SharedCredentialsProvider::new(role),
+            )
+            .build()
+    }
+
     /// The environment that points a process's AWS SDK at this emulator: static test
     /// credentials, one attempt per call (failures show fast), no instance metadata.
     pub fn sdk_env(&self) -> Vec<(&'static str, String)> {

@@ -14,7 +14,7 @@ use tempfile::TempDir;
 use crate::moto::Moto;
 
 mod readback;
-pub use readback::{Injected, Staged};
+pub use readback::{Accepted, Injected, Staged, alb_matches};
 
 pub const SECRET: &str = "edgeguard/origin-verify";
 pub const HEADER: &str = "x-origin-verify";
@@ -22,10 +22,34 @@ pub const RULE: &str = "origin-verify";
 pub const OTHER_RULE: &str = "block-bad-agents";
 pub const VARIABLE: &str = "originVerify";
 
+/// The second account the emulator keeps apart (credentials from this role act there).
+pub const OTHER_ACCOUNT_ROLE: &str = "arn:aws:iam::222222222222:role/x";
+
+/// Which acceptor checks the header before the proxies, and where the distribution lives.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Layout {
+    /// A WAF-less ALB: the listener rule's header condition is the acceptor (the web ACL
+    /// still exists but is not configured).
+    pub alb_rule: bool,
+    /// The CloudFront distribution exists only in the account of this role.
+    pub cloudfront_role: Option<&'static str>,
+}
+
+/// The acceptor in front of the proxies.
+#[derive(Debug, Clone)]
+pub enum Acceptor {
+    Waf,
+    AlbRule { arn: String },
+}
+
 #[derive(Debug)]
 pub struct World {
     pub moto: Moto,
     pub sdk: aws_config::SdkConfig,
+    pub acceptor: Acceptor,
+    /// Where the distribution is read and written (another account's, by its role).
+    pub cloudfront_sdk: aws_config::SdkConfig,
+    pub cloudfront_role: Option<&'static str>,
     pub waf_name: String,
     pub waf_id: String,
     pub rest_api_id: String,
@@ -88,6 +112,10 @@ impl World {
     }
 
     pub async fn create_with(initial: &str, timing: &str) -> Self {
+        Self::create_layout(initial, timing, Layout::default()).await
+    }
+
+    pub async fn create_layout(initial: &str, timing: &str, layout: Layout) -> Self {
         let moto = Moto::start().await;
         let sdk = moto.sdk();
         let sm = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -225,8 +253,12 @@ impl World {
             .await
             .unwrap();
 
+        let cloudfront_sdk = match layout.cloudfront_role {
+            Some(role) => moto.sdk_as(role).await,
+            None => sdk.clone(),
+        };
         let distribution_id = crate::estate::distribution_with(
-            &sdk,
+            &cloudfront_sdk,
             "edgeguard-tests",
             "alb",
             "alb.example.com",
@@ -234,11 +266,32 @@ impl World {
         )
         .await;
 
+        let acceptor = if layout.alb_rule {
+            // The header's name in another case than the configuration's: an ALB compares
+            // names case-insensitively, and so must the rotation.
+            let lb = crate::estate::load_balancer(&moto, "origin").await;
+            let arn = crate::estate::header_rule_with(
+                &moto,
+                &lb,
+                "X-Origin-Verify",
+                initial,
+                &["/*"],
+                10,
+            )
+            .await;
+            Acceptor::AlbRule { arn }
+        } else {
+            Acceptor::Waf
+        };
+
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("edgeguard-sync.toml");
         let world = Self {
             moto,
             sdk,
+            acceptor,
+            cloudfront_sdk,
+            cloudfront_role: layout.cloudfront_role,
             waf_name: summary.name().unwrap().to_owned(),
             waf_id: summary.id().unwrap().to_owned(),
             rest_api_id,
@@ -254,16 +307,22 @@ impl World {
 
     /// The configuration file naming every target.
     pub fn toml(&self, timing: &str) -> String {
+        let acceptor = match &self.acceptor {
+            Acceptor::Waf => format!(
+                "[[waf]]\nscope = \"REGIONAL\"\nname = \"{}\"\nid = \"{}\"\nrule = \"{RULE}\"\n",
+                self.waf_name, self.waf_id
+            ),
+            Acceptor::AlbRule { arn } => format!("[[alb_rule]]\nrule_arn = \"{arn}\"\n"),
+        };
+        let role = match self.cloudfront_role {
+            Some(role) => format!("role_arn = \"{role}\"\n"),
+            None => String::new(),
+        };
         format!(
             r#"secret_id = "{SECRET}"
 header = "{HEADER}"
 {timing}
-[[waf]]
-scope = "REGIONAL"
-name = "{}"
-id = "{}"
-rule = "{RULE}"
-
+{acceptor}
 [[rest_api]]
 api_id = "{}"
 stages = ["prod"]
@@ -277,8 +336,8 @@ stage = "$default"
 [[cloudfront]]
 distribution_id = "{}"
 origin_ids = ["alb"]
-"#,
-            self.waf_name, self.waf_id, self.rest_api_id, self.http_api_id, self.distribution_id
+{role}"#,
+            self.rest_api_id, self.http_api_id, self.distribution_id
         )
     }
 

@@ -40,10 +40,12 @@ async fn send(proxy: &Proxy, value: &str, cloudfront: bool, n: usize) {
     }
 }
 
-fn rotation(world: &World, cloudwatch: &CloudWatchDouble) -> Rotation {
+async fn rotation(world: &World, cloudwatch: &CloudWatchDouble) -> Rotation {
     let config = Config::from_file(&world.config).unwrap();
     let settings = config.evidence.clone().unwrap();
     edgeguard_sync::aws::rotation(&world.sdk, &config, Box::new(Quiet))
+        .await
+        .unwrap()
         .with_evidence(vec![Box::new(cloudwatch.clone())], settings)
 }
 
@@ -80,7 +82,7 @@ async fn prune_refuses_while_the_old_value_is_used_and_narrows_once_quiet() {
     assert!(world.waf().await.0.contains(&v0));
 
     let cloudwatch = CloudWatchDouble::new(NAMESPACE);
-    let rotation = rotation(&world, &cloudwatch);
+    let rotation = rotation(&world, &cloudwatch).await;
     let upstream = Upstream::start().await;
     let proxy = Builder::new(&format!("secretsmanager:{SECRET}"))
         .arg("--upstream", &upstream.url())

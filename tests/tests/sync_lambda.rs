@@ -22,9 +22,11 @@ use edgeguard_tests::world::{SECRET, World};
 
 const FIFTEEN_MINUTES: Duration = Duration::from_secs(900);
 
-fn rotation(w: &World) -> Rotation {
+async fn rotation(w: &World) -> Rotation {
     let config = Config::from_file(&w.config).unwrap();
     edgeguard_sync::aws::rotation(&w.sdk, &config, Box::new(Quiet))
+        .await
+        .unwrap()
 }
 
 fn event(step: &str, token: &str) -> Invocation {
@@ -60,7 +62,7 @@ async fn start_rotation(w: &World, r: &Rotation, token: &str) {
 async fn the_four_steps_as_secrets_manager_calls_them_then_the_scheduled_prune() {
     let v0 = secret_like('0');
     let w = World::create(&v0).await;
-    let r = rotation(&w);
+    let r = rotation(&w).await;
     let token = "3d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a";
     start_rotation(&w, &r, token).await;
     let v1 = w.staged().await.pending.expect("a pending value");
@@ -132,7 +134,7 @@ async fn the_four_steps_as_secrets_manager_calls_them_then_the_scheduled_prune()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entry_checks_refuse_what_the_rotation_contract_forbids() {
     let w = World::create(&secret_like('0')).await;
-    let r = rotation(&w);
+    let r = rotation(&w).await;
     // Rotation not enabled on the secret.
     let err = lambda::handle(
         &r,
@@ -181,7 +183,7 @@ async fn entry_checks_refuse_what_the_rotation_contract_forbids() {
 async fn status_action_reports_without_values() {
     let v0 = secret_like('0');
     let w = World::create(&v0).await;
-    let r = rotation(&w);
+    let r = rotation(&w).await;
     let report = lambda::handle(&r, action("status"), FIFTEEN_MINUTES)
         .await
         .unwrap();
@@ -224,11 +226,13 @@ async fn the_scheduled_prune_waits_for_the_evidence() {
     assert_eq!(code, 0, "{err}");
     let config = Config::from_file(&w.config).unwrap();
     let settings = config.evidence.clone().unwrap();
-    let with = |double: &CloudWatchDouble| {
+    let with = async |double: &CloudWatchDouble| {
         edgeguard_sync::aws::rotation(&w.sdk, &config, Box::new(Quiet))
+            .await
+            .unwrap()
             .with_evidence(vec![Box::new(double.clone())], settings.clone())
     };
-    let staged = rotation(&w).staged().await.unwrap();
+    let staged = rotation(&w).await.staged().await.unwrap();
     let current = staged.current.unwrap().0.id;
     let previous = staged.previous.unwrap().0.id;
 
@@ -243,7 +247,7 @@ async fn the_scheduled_prune_waits_for_the_evidence() {
         &emf_lines("ns", &previous, "previous", 1, Duration::from_secs(10)),
         &mut 0,
     );
-    let answer = lambda::handle(&with(&busy), action("prune"), FIFTEEN_MINUTES)
+    let answer = lambda::handle(&with(&busy).await, action("prune"), FIFTEEN_MINUTES)
         .await
         .unwrap();
     let answer = answer.as_str().unwrap();
@@ -262,7 +266,7 @@ async fn the_scheduled_prune_waits_for_the_evidence() {
         &emf_lines("ns", &current, "current", 40, Duration::from_secs(394)),
         &mut 0,
     );
-    let answer = lambda::handle(&with(&stale), action("prune"), FIFTEEN_MINUTES)
+    let answer = lambda::handle(&with(&stale).await, action("prune"), FIFTEEN_MINUTES)
         .await
         .unwrap();
     let answer = answer.as_str().unwrap();
@@ -280,7 +284,7 @@ async fn the_scheduled_prune_waits_for_the_evidence() {
         &emf_lines("ns", &previous, "previous", 5, Duration::from_secs(600)),
         &mut 0,
     );
-    let done = lambda::handle(&with(&quiet), action("prune"), FIFTEEN_MINUTES)
+    let done = lambda::handle(&with(&quiet).await, action("prune"), FIFTEEN_MINUTES)
         .await
         .unwrap();
     assert_eq!(done, "prune: done");

@@ -33,7 +33,11 @@ async fn main() -> Result<(), Error> {
     };
     let config = config.map_err(|e| format!("configuration errors:\n{e}"))?;
     let sdk = edgeguard_sync::aws::sdk_config().await;
-    let rotation = edgeguard_sync::aws::rotation(&sdk, &config, Box::new(Quiet));
+    // A role that cannot be assumed fails the function's start, naming it: Secrets
+    // Manager records the failed step and nothing is written.
+    let rotation = edgeguard_sync::aws::rotation(&sdk, &config, Box::new(Quiet))
+        .await
+        .map_err(|e| e.to_string())?;
     let rotation = &rotation;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Invocation>| async move {

@@ -244,6 +244,10 @@ fn main() -> ExitCode {
             config.cloudfront.len(),
             config.probe.len()
         );
+        // What the identity that runs this needs sts:AssumeRole on.
+        for role in config.roles() {
+            println!("assumes role {role}");
+        }
         return ExitCode::SUCCESS;
     }
     config.publish_pending_changes = cli.publish_pending_changes;
@@ -417,7 +421,13 @@ async fn run(command: Command, config: Config) -> ExitCode {
     {
         return drill(&sdk, &config, rps, before, after, timeout, json, junit).await;
     }
-    let rotation: Rotation = aws::rotation(&sdk, &config, Box::new(Lines));
+    let rotation: Rotation = match aws::rotation(&sdk, &config, Box::new(Lines)).await {
+        Ok(rotation) => rotation,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Command::Guard { action } = command {
         return guard(&rotation, action).await;
     }
@@ -540,7 +550,13 @@ async fn drill(
             return ExitCode::from(EX_USAGE);
         }
     };
-    let rotation = aws::rotation(sdk, config, drill.progress(Box::new(Lines)));
+    let rotation = match aws::rotation(sdk, config, drill.progress(Box::new(Lines))).await {
+        Ok(rotation) => rotation,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let report = drill.run(&rotation).await;
     print_report(json, &report, || report.text());
     if let Some(path) = junit {

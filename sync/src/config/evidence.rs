@@ -26,6 +26,20 @@ pub struct Source {
     /// `None`: the caller's own account. Set it when reading a source account's metrics
     /// from a monitoring account (GetMetricData's `MetricDataQuery.AccountId`).
     pub account: Option<String>,
+    /// Read through this role (a fleet in another account without a monitoring account).
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+}
+
+impl Source {
+    /// Where this source is read.
+    pub fn home(&self) -> super::Home {
+        super::Home {
+            role_arn: self.role_arn.clone(),
+            external_id: self.external_id.clone(),
+            region: self.region.clone(),
+        }
+    }
 }
 
 /// The `[evidence]` settings, checked.
@@ -87,13 +101,15 @@ pub fn whole_minutes(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs().div_ceil(60).max(1) * 60)
 }
 
-/// `[evidence]` as written. `namespace`/`region`/`account` describe a single source; a
-/// list of `[[evidence.source]]` describes several (not both).
+/// `[evidence]` as written. `namespace`/`region`/`account`/`role_arn`/`external_id`
+/// describe a single source; a list of `[[evidence.source]]` describes several (not both).
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct RawEvidence {
     namespace: Option<String>,
     region: Option<String>,
     account: Option<String>,
+    role_arn: Option<String>,
+    external_id: Option<String>,
     #[serde(default)]
     source: Vec<RawSource>,
     quiet_period: Option<String>,
@@ -107,6 +123,8 @@ pub(super) struct RawSource {
     namespace: Option<String>,
     region: Option<String>,
     account: Option<String>,
+    role_arn: Option<String>,
+    external_id: Option<String>,
 }
 
 impl RawEvidence {
@@ -176,10 +194,14 @@ impl RawEvidence {
                 "evidence.quiet_period: \"{quiet_text}\" is not a duration: {e}"
             )),
         }
-        let single = self.namespace.is_some() || self.region.is_some() || self.account.is_some();
+        let single = self.namespace.is_some()
+            || self.region.is_some()
+            || self.account.is_some()
+            || self.role_arn.is_some()
+            || self.external_id.is_some();
         if single && !self.source.is_empty() {
             errors.push(
-                "evidence.source: give either namespace/region/account or [[evidence.source]] tables, not both".into(),
+                "evidence.source: give either namespace/region/account/role_arn or [[evidence.source]] tables, not both".into(),
             );
         }
         let listed = !self.source.is_empty();
@@ -190,6 +212,8 @@ impl RawEvidence {
                 namespace: self.namespace,
                 region: self.region,
                 account: self.account,
+                role_arn: self.role_arn,
+                external_id: self.external_id,
             }]
         };
         for (i, s) in raw_sources.into_iter().enumerate() {
@@ -212,25 +236,22 @@ impl RawSource {
         if let Err(e) = metrics::namespace(&namespace) {
             errors.push(format!("{key}namespace: \"{namespace}\": {e}"));
         }
-        if let Some(region) = &self.region {
-            if !is_region(region) {
-                errors.push(format!(
-                    "{key}region: \"{region}\" is not an AWS region name such as eu-west-1"
-                ));
-            }
-        }
-        if let Some(account) = &self.account {
+        let source = Source {
+            namespace,
+            region: self.region,
+            account: self.account,
+            role_arn: self.role_arn,
+            external_id: self.external_id,
+        };
+        source.home().check(key, super::home::Regions::Own, errors);
+        if let Some(account) = &source.account {
             if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
                 errors.push(format!(
                     "{key}account: \"{account}\" is not a 12-digit AWS account id"
                 ));
             }
         }
-        Source {
-            namespace,
-            region: self.region,
-            account: self.account,
-        }
+        source
     }
 }
 

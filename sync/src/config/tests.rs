@@ -40,7 +40,7 @@ fn the_documented_example_parses() {
     assert_eq!(c.secret_id, "edgeguard/origin-verify");
     assert_eq!(c.timing.acceptor_settle, Duration::from_secs(90));
     assert_eq!(c.waf[0].scope, WafScope::Regional);
-    assert_eq!(c.alb_rule[0].region(), Some("eu-west-1"));
+    assert_eq!(c.alb_rule[0].arn_region(), Some("eu-west-1"));
     assert_eq!(c.rest_api[0].mode, RestApiMode::StageVariable);
     assert_eq!(c.http_api[0].stage, "$default");
     assert!(c.probe[1].direct);
@@ -55,6 +55,8 @@ fn the_evidence_section_has_defaults_and_checked_durations() {
         e,
         Evidence {
             sources: vec![EvidenceSource {
+                role_arn: None,
+                external_id: None,
                 namespace: "edgeguard".into(),
                 region: None,
                 account: None,
@@ -300,4 +302,129 @@ fn the_header_rule_is_the_proxies_and_selections_belong_to_integration_mode() {
     assert_eq!(c.rest_api[0].resources, ["/{proxy+}"]);
     let e = Config::from_toml(&FULL.replace("direct = true", "expect_accepted = 200")).unwrap_err();
     assert!(e.to_string().contains("probe[1].expect_accepted"), "{e}");
+}
+
+/// Every target table takes `role_arn`, `external_id` and `region` (where the service has
+/// regions); each problem is named by its key, all at once.
+#[test]
+fn targets_in_other_accounts_and_regions() {
+    let doc = r#"
+secret_id = "edgeguard/origin-verify"
+[[waf]]
+scope = "REGIONAL"
+name = "edge-acl"
+id = "abc"
+rule = "origin-verify"
+role_arn = "arn:aws:iam::222222222222:role/edgeguard-rotation"
+external_id = "edgeguard-partner-7"
+region = "eu-west-1"
+[[alb_rule]]
+rule_arn = "arn:aws:elasticloadbalancing:eu-west-1:222222222222:listener-rule/app/origin/1/2/3"
+role_arn = "arn:aws:iam::222222222222:role/edgeguard-rotation"
+[[rest_api]]
+api_id = "r1"
+stages = ["prod"]
+mode = "stage_variable"
+variable = "originVerify"
+region = "eu-central-1"
+[[http_api]]
+api_id = "h1"
+region = "ap-southeast-2"
+[[cloudfront]]
+distribution_id = "E1"
+origin_ids = ["alb"]
+role_arn = "arn:aws:iam::333333333333:role/edge"
+[evidence]
+role_arn = "arn:aws:iam::222222222222:role/edgeguard-metrics"
+region = "eu-west-1"
+"#;
+    let c = Config::from_toml(doc).unwrap();
+    assert_eq!(c.waf[0].home().account(), Some("222222222222"));
+    assert_eq!(
+        c.waf[0].home().external_id.as_deref(),
+        Some("edgeguard-partner-7")
+    );
+    assert_eq!(c.waf[0].home().region.as_deref(), Some("eu-west-1"));
+    assert_eq!(c.alb_rule[0].home().region, None);
+    assert_eq!(c.rest_api[0].home().region.as_deref(), Some("eu-central-1"));
+    assert_eq!(c.http_api[0].home().role_arn, None);
+    assert_eq!(c.cloudfront[0].home().account(), Some("333333333333"));
+    let source = &c.evidence.unwrap().sources[0];
+    assert_eq!(source.home().account(), Some("222222222222"));
+
+    let bad = r#"
+secret_id = "s"
+[[waf]]
+scope = "CLOUDFRONT"
+name = "edge-acl"
+id = "abc"
+rule = "origin-verify"
+region = "eu-west-1"
+[[alb_rule]]
+rule_arn = "arn:aws:elasticloadbalancing:eu-west-1:111111111111:listener-rule/app/origin/1/2/3"
+role_arn = "arn:aws:iam::222222222222:role/x"
+region = "eu-west-2"
+[[rest_api]]
+api_id = "r1"
+stages = ["prod"]
+mode = "stage_variable"
+variable = "v"
+external_id = "lonely"
+[[http_api]]
+api_id = "h1"
+role_arn = "arn:aws:iam::2222:role/x"
+[[cloudfront]]
+distribution_id = "E1"
+origin_ids = ["alb"]
+region = "eu-west-1"
+[[evidence.source]]
+external_id = "x y"
+role_arn = "arn:aws:iam::222222222222:role/m"
+"#;
+    let errors = Config::from_toml(bad).unwrap_err().0;
+    let keys: Vec<&str> = errors
+        .iter()
+        .map(|e| e.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "evidence.source[0].external_id",
+            "waf[0].region",
+            "alb_rule[0].region",
+            "alb_rule[0].role_arn",
+            "http_api[0].role_arn",
+            "rest_api[0].external_id",
+            "cloudfront[0].region",
+        ],
+        "{errors:#?}"
+    );
+    assert!(!errors.iter().any(|e| e.contains("x y")), "{errors:#?}");
+}
+
+#[test]
+fn the_roles_to_assume_are_listed_once() {
+    let doc = r#"
+secret_id = "s"
+[[cloudfront]]
+distribution_id = "E1"
+origin_ids = ["alb"]
+role_arn = "arn:aws:iam::333333333333:role/edge"
+[[cloudfront]]
+distribution_id = "E2"
+origin_ids = ["alb"]
+role_arn = "arn:aws:iam::333333333333:role/edge"
+[[http_api]]
+api_id = "h1"
+[evidence]
+role_arn = "arn:aws:iam::222222222222:role/metrics"
+"#;
+    let c = Config::from_toml(doc).unwrap();
+    assert_eq!(
+        c.roles(),
+        [
+            "arn:aws:iam::222222222222:role/metrics",
+            "arn:aws:iam::333333333333:role/edge"
+        ]
+    );
 }

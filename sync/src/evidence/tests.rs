@@ -21,6 +21,8 @@ fn settings() -> Evidence {
 
 fn source(account: Option<&str>) -> EvidenceSource {
     EvidenceSource {
+        role_arn: None,
+        external_id: None,
         namespace: "edgeguard".into(),
         region: None,
         account: account.map(str::to_owned),

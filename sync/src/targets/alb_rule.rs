@@ -40,6 +40,12 @@ pub struct AlbRuleAcceptor {
 }
 
 impl AlbRuleAcceptor {
+    /// Names the account and region this target is called in (status, plan, errors).
+    pub fn located(mut self, place: &str) -> Self {
+        self.name = format!("{} ({place})", self.name);
+        self
+    }
+
     /// `client` must be in the rule's region (the ARN's).
     pub fn new(client: Client, target: AlbRuleTarget, header: &str) -> Self {
         let name = format!("alb_rule {}", target.rule_arn);

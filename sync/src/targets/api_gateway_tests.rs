@@ -90,6 +90,9 @@ fn rest_state(world: &World, v0: &Secret, stages: &[&str]) -> Shared {
 
 fn rest_target(stages: &[&str]) -> RestApiTarget {
     RestApiTarget {
+        role_arn: None,
+        external_id: None,
+        region: None,
         api_id: "api".into(),
         stages: stages.iter().map(|s| (*s).to_owned()).collect(),
         mode: RestApiMode::Integration,
@@ -313,6 +316,9 @@ async fn rest_a_canary_override_is_switched_with_its_stage_and_a_canary_deployme
         st.canary = Some(("canary-deployment".into(), 10.0, overrides));
     }
     let target = RestApiTarget {
+        role_arn: None,
+        external_id: None,
+        region: None,
         api_id: "api".into(),
         stages: vec!["prod".into()],
         mode: RestApiMode::StageVariable,
@@ -467,6 +473,9 @@ fn http_state(world: &World, v0: &Secret) -> Shared {
 
 fn http_target(ids: &[&str]) -> HttpApiTarget {
     HttpApiTarget {
+        role_arn: None,
+        external_id: None,
+        region: None,
         api_id: "api".into(),
         integration_ids: ids.iter().map(|s| (*s).to_owned()).collect(),
         stage: "live".into(),

@@ -28,6 +28,12 @@ pub struct CloudFrontInjector {
 }
 
 impl CloudFrontInjector {
+    /// Names the account and region this target is called in (status, plan, errors).
+    pub fn located(mut self, place: &str) -> Self {
+        self.name = format!("{} ({place})", self.name);
+        self
+    }
+
     pub fn new(client: Client, target: CloudFrontTarget, header: &str) -> Self {
         let name = format!("cloudfront {}", target.distribution_id);
         Self {

@@ -108,6 +108,12 @@ struct Route {
 }
 
 impl HttpApiInjector {
+    /// Names the account and region this target is called in (status, plan, errors).
+    pub fn located(mut self, place: &str) -> Self {
+        self.name = format!("{} ({place})", self.name);
+        self
+    }
+
     pub fn new(
         client: Client,
         target: HttpApiTarget,

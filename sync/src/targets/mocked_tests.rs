@@ -73,6 +73,9 @@ async fn waf_retries_a_lock_conflict_with_a_fresh_read() {
         .build();
     let client = mock_client!(aws_sdk_wafv2, RuleMode::MatchAny, [&get, &update]);
     let target = WafTarget {
+        role_arn: None,
+        external_id: None,
+        region: None,
         scope: WafScope::Regional,
         name: "edge-acl".into(),
         id: "acl-1".into(),
@@ -210,6 +213,9 @@ async fn cloudfront_retries_a_stale_etag_and_waits_for_deployed() {
         [&get_config, &update, &status]
     );
     let target = CloudFrontTarget {
+        role_arn: None,
+        external_id: None,
+        region: None,
         distribution_id: "E1".into(),
         origin_ids: vec!["alb".into()],
     };
@@ -253,6 +259,9 @@ async fn cloudfront_still_in_progress_at_the_deadline_fails_retryably() {
         [&get_config, &update, &status]
     );
     let target = CloudFrontTarget {
+        role_arn: None,
+        external_id: None,
+        region: None,
         distribution_id: "E1".into(),
         origin_ids: vec!["alb".into()],
     };

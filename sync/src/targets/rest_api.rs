@@ -128,6 +128,12 @@ pub(crate) struct Method {
 }
 
 impl RestApiInjector {
+    /// Names the account and region this target is called in (status, plan, errors).
+    pub fn located(mut self, place: &str) -> Self {
+        self.name = format!("{} ({place})", self.name);
+        self
+    }
+
     pub fn new(
         client: Client,
         target: RestApiTarget,

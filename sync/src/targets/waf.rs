@@ -28,6 +28,12 @@ pub struct WafAcceptor {
 }
 
 impl WafAcceptor {
+    /// Names the account and region this target is called in (status, plan, errors).
+    pub fn located(mut self, place: &str) -> Self {
+        self.name = format!("{} ({place})", self.name);
+        self
+    }
+
     /// `client` must be in us-east-1 for the CLOUDFRONT scope.
     pub fn new(client: Client, target: WafTarget, header: &str) -> Self {
         let scope = match target.scope {

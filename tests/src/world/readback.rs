@@ -2,7 +2,7 @@
 
 use aws_sdk_wafv2::types as waf;
 
-use super::{HEADER, OTHER_RULE, RULE, SECRET, VARIABLE, World};
+use super::{Acceptor, HEADER, OTHER_RULE, RULE, SECRET, VARIABLE, World};
 
 impl World {
     /// Changes the web ACL's rules by hand (as an operator might), keeping the rest.
@@ -104,6 +104,36 @@ impl World {
         (values, other)
     }
 
+    /// What the configured acceptor accepts now: the WAF rule's values, or the ALB listener
+    /// rule's header condition values.
+    pub async fn accepted(&self) -> Accepted {
+        match &self.acceptor {
+            Acceptor::Waf => Accepted {
+                values: self.waf().await.0,
+                alb: false,
+            },
+            Acceptor::AlbRule { arn } => {
+                let rules = aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk)
+                    .describe_rules()
+                    .rule_arns(arn)
+                    .send()
+                    .await
+                    .unwrap();
+                let values = rules.rules()[0]
+                    .conditions()
+                    .iter()
+                    .filter_map(|c| c.http_header_config())
+                    .filter(|h| {
+                        h.http_header_name()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(HEADER))
+                    })
+                    .flat_map(|h| h.values().iter().cloned())
+                    .collect();
+                Accepted { values, alb: true }
+            }
+        }
+    }
+
     /// What each injector location sends: REST stage variable, HTTP API mapping,
     /// CloudFront origin header; plus the neighbours that must be kept.
     pub async fn injected(&self) -> Injected {
@@ -128,7 +158,7 @@ impl World {
             .request_parameters()
             .cloned()
             .unwrap_or_default();
-        let cf = aws_sdk_cloudfront::Client::new(&self.sdk);
+        let cf = aws_sdk_cloudfront::Client::new(&self.cloudfront_sdk);
         let config = cf
             .get_distribution_config()
             .id(&self.distribution_id)
@@ -166,7 +196,7 @@ impl World {
     /// accepted by the WAF rule and is a staged value (so the proxies accept it).
     pub async fn assert_invariant(&self, when: &str) {
         let staged = self.staged().await;
-        let (accepted, _) = self.waf().await;
+        let accepted = self.accepted().await;
         let injected = self.injected().await;
         for (name, sent) in [
             ("rest stage variable", &injected.rest_stage),
@@ -177,8 +207,8 @@ impl World {
                 .as_ref()
                 .unwrap_or_else(|| panic!("{when}: {name} sends no header"));
             assert!(
-                accepted.contains(sent),
-                "{when}: the WAF rejects what the {name} sends"
+                accepted.allows(sent),
+                "{when}: the acceptor rejects what the {name} sends"
             );
             assert!(
                 staged.contains(sent),
@@ -200,6 +230,75 @@ impl World {
             Some("keep-me"),
             "{when}"
         );
+    }
+}
+
+/// The values an acceptor holds, and how it compares them with a request's.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub values: Vec<String>,
+    /// An ALB listener rule: case-insensitive, `*` and `?` wildcards.
+    pub alb: bool,
+}
+
+impl Accepted {
+    /// Whether a request whose header carries `sent` passes.
+    pub fn allows(&self, sent: &str) -> bool {
+        if self.alb {
+            self.values.iter().any(|v| alb_matches(v, sent))
+        } else {
+            self.values.iter().any(|v| v == sent)
+        }
+    }
+}
+
+/// An ALB `http-header` condition value against a header value, as the ELB API reference
+/// says (`HttpHeaderConditionConfig`): "The maximum size of each string is 128 characters.
+/// The comparison strings are case insensitive. The following wildcard characters are
+/// supported: * (matches 0 or more characters) and ? (matches exactly 1 character)."
+/// The whole value must match (a pattern, not a substring).
+pub fn alb_matches(pattern: &str, value: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let v: Vec<char> = value.to_lowercase().chars().collect();
+    // The classic two-pointer glob: on a mismatch, let the last `*` take one more char.
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < v.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == v[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::alb_matches;
+
+    #[test]
+    fn an_alb_value_matches_as_the_elb_reference_says() {
+        assert!(alb_matches("Secret-Value", "secret-value"));
+        assert!(alb_matches("secret-value", "SECRET-VALUE"));
+        assert!(!alb_matches("secret-value", "secret-value-longer"));
+        assert!(!alb_matches("secret-value", "secret"));
+        assert!(alb_matches("sec*", "secret-value"));
+        assert!(alb_matches("*", ""));
+        assert!(alb_matches("s?cret", "SECRET"));
+        assert!(!alb_matches("s?cret", "scret"));
+        assert!(alb_matches("a*b*c", "aXXbYYc"));
+        assert!(!alb_matches("a*b*c", "aXXbYY"));
+        assert!(alb_matches("*-value", "secret-value"));
+        assert!(!alb_matches("", "x"));
     }
 }
 

@@ -119,6 +119,9 @@ fn acceptor() -> WafAcceptor {
         .region(aws_sdk_wafv2::config::Region::new("us-east-1"))
         .build();
     let target = WafTarget {
+        role_arn: None,
+        external_id: None,
+        region: None,
         scope: WafScope::Regional,
         name: "edge-acl".into(),
         id: "acl-1".into(),
