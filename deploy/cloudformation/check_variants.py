@@ -85,6 +85,8 @@ OPTIONAL_ON = {
     # The WAF rule and the listener rule both.
     "Acceptor": "both",
     "ReportModeAlarmDays": "3",
+    # Graviton: the tasks and the function on arm64.
+    "Architecture": "arm64",
     # A distribution in a central edge account, switched through its role.
     "ExternalDistributionId": "E2CENTRAL00001",
     "ExternalDistributionRoleArn": "arn:aws:iam::222222222222:role/edgeguard-origin-header",
@@ -197,6 +199,13 @@ def check(rendered, params, problems, name):
     for kind in ("managedruleset", "rulegroup", "ipset", "regexpatternset"):
         if ("WebAcl" in res) != any(f":regional/{kind}/" in r for r in update_acl):
             fail(f"UpdateWebACL on the {kind}s a web ACL may reference: granted without one, or missing with one")
+    # One architecture for the task (every container) and the function.
+    arch = params.get("Architecture", "x86_64")
+    platform = res["TaskDefinition"]["Properties"]["RuntimePlatform"]
+    if platform != {"CpuArchitecture": {"x86_64": "X86_64", "arm64": "ARM64"}[arch], "OperatingSystemFamily": "LINUX"} \
+            or res["RotationFunction"]["Properties"]["Architectures"] != [arch]:
+        fail(f"Architecture={arch} but the task runs on {platform} and the function on {res['RotationFunction']['Properties']['Architectures']}")
+
     # AssumeRole on the configured role alone, and only when one is configured.
     assume = [as_list(st["Resource"]) for st in role if "sts:AssumeRole" in as_list(st["Action"])]
     want = [[params["ExternalDistributionRoleArn"]]] if params.get("ExternalDistributionId") else []

@@ -15,8 +15,29 @@ use serde_json::json;
 
 const FIFTEEN_MINUTES: Duration = Duration::from_secs(900);
 
-fn lambda_binary() -> std::path::PathBuf {
-    edgeguard_tests::proxy::beside_this_program("edgeguard-rotation-lambda")
+/// The bootstrap under test: the workspace's build, or `EDGEGUARD_LAMBDA_BIN` (the zip's
+/// bootstrap for another architecture, which `EDGEGUARD_LAMBDA_RUNNER`, qemu-user, runs:
+/// scripts/test checks the arm64 one so).
+fn lambda_command() -> Command {
+    let binary = std::env::var_os("EDGEGUARD_LAMBDA_BIN").map_or_else(
+        || edgeguard_tests::proxy::beside_this_program("edgeguard-rotation-lambda"),
+        std::path::PathBuf::from,
+    );
+    // A runner that cannot find it would exit at once and leave the test waiting for a
+    // function that never asks for work: refuse up front (tests run in the crate's folder).
+    assert!(
+        binary.is_absolute() && binary.exists(),
+        "EDGEGUARD_LAMBDA_BIN must be an absolute path to a bootstrap: {}",
+        binary.display()
+    );
+    match std::env::var_os("EDGEGUARD_LAMBDA_RUNNER") {
+        Some(runner) => {
+            let mut command = Command::new(runner);
+            command.arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    }
 }
 
 struct Function {
@@ -32,7 +53,7 @@ impl Drop for Function {
 }
 
 fn start(w: &World, api: &RuntimeApi, config: &str) -> Function {
-    let mut command = Command::new(lambda_binary());
+    let mut command = lambda_command();
     command
         .env_clear()
         .envs(w.moto.sdk_env())
