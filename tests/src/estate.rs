@@ -258,6 +258,18 @@ pub async fn load_balancer(moto: &Moto, name: &str) -> LoadBalancer {
     }
 }
 
+/// A listener rule as it stands.
+pub async fn listener_rule(sdk: &aws_config::SdkConfig, arn: &str) -> elb::Rule {
+    aws_sdk_elasticloadbalancingv2::Client::new(sdk)
+        .describe_rules()
+        .rule_arns(arn)
+        .send()
+        .await
+        .unwrap()
+        .rules()[0]
+        .clone()
+}
+
 /// A listener rule that forwards to the proxies only with `header: value` (AWS's guide
 /// for restricting an ALB to CloudFront). Returns its ARN.
 pub async fn header_rule(moto: &Moto, lb: &LoadBalancer, header: &str, value: &str) -> String {

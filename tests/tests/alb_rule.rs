@@ -10,14 +10,7 @@ use edgeguard_tests::world::{HEADER, SECRET, World};
 const INITIAL: &str = "InitialValue-0123456789abcdefghijklmnopqrstu";
 
 async fn rule(w: &World, arn: &str) -> Rule {
-    aws_sdk_elasticloadbalancingv2::Client::new(&w.sdk)
-        .describe_rules()
-        .rule_arns(arn)
-        .send()
-        .await
-        .unwrap()
-        .rules()[0]
-        .clone()
+    estate::listener_rule(&w.sdk, arn).await
 }
 
 /// The rule's header values, path patterns and actions' target groups.

@@ -226,14 +226,7 @@ async fn rotations_across_an_alb_rule_and_another_accounts_distribution_fail_no_
     let Acceptor::AlbRule { arn } = &world.acceptor else {
         unreachable!("an ALB rule layout");
     };
-    let rule = aws_sdk_elasticloadbalancingv2::Client::new(&world.sdk)
-        .describe_rules()
-        .rule_arns(arn)
-        .send()
-        .await
-        .unwrap()
-        .rules()[0]
-        .clone();
+    let rule = edgeguard_tests::estate::listener_rule(&world.sdk, arn).await;
     let paths: Vec<String> = rule
         .conditions()
         .iter()

@@ -113,13 +113,8 @@ impl World {
                 alb: false,
             },
             Acceptor::AlbRule { arn } => {
-                let rules = aws_sdk_elasticloadbalancingv2::Client::new(&self.sdk)
-                    .describe_rules()
-                    .rule_arns(arn)
-                    .send()
+                let values = crate::estate::listener_rule(&self.sdk, arn)
                     .await
-                    .unwrap();
-                let values = rules.rules()[0]
                     .conditions()
                     .iter()
                     .filter_map(|c| c.http_header_config())
