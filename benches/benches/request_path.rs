@@ -4,7 +4,8 @@
 //! the same request sent to the upstream directly. Everything runs on the bench's thread
 //! (a current-thread runtime), so the time per iteration is the CPU time of client, proxy
 //! and upstream together, kernel included; the difference to `direct` is the proxy's
-//! share. Allocations per request are counted the same way.
+//! share. Allocations per request are counted the same way, on each HTTP/1.1 path: the
+//! fast path (`h1`, the default) and hyper's (`--h1-fast-path off`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,10 +28,14 @@ use tokio::runtime::Runtime;
 
 /// Allocations per forwarded request of the proxy's own (through it, less straight to
 /// the upstream), measured on this path; more fails the bench. Lower it when a change
-/// takes one off.
-const PROXY_VALID_ALLOCATIONS: f64 = 10.0;
-/// A rejected request: the 403's own response.
-const PROXY_INVALID_ALLOCATIONS: f64 = 2.0;
+/// takes one off. The fast path reuses its connection's buffers: none.
+const FAST_VALID_ALLOCATIONS: f64 = 0.0;
+/// A rejected request on the fast path: its 403 is written from the same buffers.
+const FAST_INVALID_ALLOCATIONS: f64 = 0.0;
+/// hyper's path (`--h1-fast-path off`).
+const HYPER_VALID_ALLOCATIONS: f64 = 10.0;
+/// A rejected request on hyper's path: the 403's own response.
+const HYPER_INVALID_ALLOCATIONS: f64 = 2.0;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -57,7 +62,11 @@ async fn upstream() -> SocketAddr {
 
 /// The proxy's enforcing listener, built and served as the binary builds and serves its own
 /// (`app::Stack`), with its defaults.
-async fn proxy(upstream: SocketAddr, accepted: edgeguard_proxy::auth::AcceptedSet) -> SocketAddr {
+async fn proxy(
+    upstream: SocketAddr,
+    accepted: edgeguard_proxy::auth::AcceptedSet,
+    fast_path: &str,
+) -> SocketAddr {
     let upstream = format!("http://{upstream}");
     let config = config::from_args(&[
         "--upstream",
@@ -67,6 +76,8 @@ async fn proxy(upstream: SocketAddr, accepted: edgeguard_proxy::auth::AcceptedSe
         "env:EDGEGUARD_BENCH_UNUSED",
         "--header",
         HEADER.as_str(),
+        "--h1-fast-path",
+        fast_path,
     ])
     .unwrap();
     let stack = Stack::new(&config);
@@ -115,35 +126,56 @@ fn request_path(c: &mut Criterion) {
         .build()
         .unwrap();
     let (set, values) = accepted_set(2);
+    let (hyper_set, _) = accepted_set(2);
     let valid = values[0].clone();
-    let (mut direct, mut proxied) = rt.block_on(async {
+    let (mut direct, mut fast, mut hyper) = rt.block_on(async {
         let up = upstream().await;
-        let px = proxy(up, set).await;
-        (client(up).await, client(px).await)
+        let fast = proxy(up, set, "on").await;
+        let hyper = proxy(up, hyper_set, "off").await;
+        (client(up).await, client(fast).await, client(hyper).await)
     });
-    // (name, through the proxy, header value, expected status, the proxy's allocation budget)
-    let cases: [(&str, bool, &str, StatusCode, f64); 3] = [
-        ("direct", false, valid.as_str(), StatusCode::OK, 0.0),
+    // (name, which connection, header value, expected status, the proxy's allocation budget)
+    let cases: [(&str, Via, &str, StatusCode, f64); 5] = [
+        ("direct", Via::Direct, valid.as_str(), StatusCode::OK, 0.0),
         (
             "proxy-valid",
-            true,
+            Via::Fast,
             valid.as_str(),
             StatusCode::OK,
-            PROXY_VALID_ALLOCATIONS,
+            FAST_VALID_ALLOCATIONS,
         ),
         (
             "proxy-invalid",
-            true,
+            Via::Fast,
             "not-the-value",
             StatusCode::FORBIDDEN,
-            PROXY_INVALID_ALLOCATIONS,
+            FAST_INVALID_ALLOCATIONS,
+        ),
+        (
+            "hyper-valid",
+            Via::Hyper,
+            valid.as_str(),
+            StatusCode::OK,
+            HYPER_VALID_ALLOCATIONS,
+        ),
+        (
+            "hyper-invalid",
+            Via::Hyper,
+            "not-the-value",
+            StatusCode::FORBIDDEN,
+            HYPER_INVALID_ALLOCATIONS,
         ),
     ];
     let mut direct_allocations = 0.0;
     let mut group = c.benchmark_group("request_path");
     let mut over_budget = Vec::new();
-    for (name, via_proxy, value, expect, budget) in cases {
-        let sender = if via_proxy { &mut proxied } else { &mut direct };
+    for (name, via, value, expect, budget) in cases {
+        let via_proxy = via != Via::Direct;
+        let sender = match via {
+            Via::Direct => &mut direct,
+            Via::Fast => &mut fast,
+            Via::Hyper => &mut hyper,
+        };
         // Allocations of 5,000 requests (after a warm-up that fills pools), outside the timing.
         rt.block_on(async {
             for _ in 0..100 {
@@ -178,6 +210,13 @@ fn request_path(c: &mut Criterion) {
         over_budget.is_empty(),
         "the request path allocates more than its budget: {over_budget:?}"
     );
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Direct,
+    Fast,
+    Hyper,
 }
 
 criterion_group!(benches, request_path);

@@ -154,6 +154,7 @@ def main():
                   f"{' HTTP/2' if args.h2c else ''} request ({args.requests} over {args.connections} connections) |")
             print("|---|---|")
             for build in args.builds:
+                # BINARY may carry flags: "fast=path/to/edgeguard-proxy --h1-fast-path on".
                 name, binary = build.split("=", 1)
                 # NAME=BINARY is a build of edgeguard-proxy; nginx=… and haproxy=… the peers,
                 # with the load benchmark's configurations.

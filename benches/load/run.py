@@ -127,6 +127,8 @@ class Peer:
     """One proxy under test: renders its configuration and starts it pinned to CPU 0."""
 
     def __init__(self, name, binary, work):
+        # An edgeguard build may come with flags: "path/to/edgeguard-proxy --h1-fast-path on".
+        binary, *self.args = binary.split()
         self.name, self.binary, self.work = name, binary, work
         self.proc = None
 
@@ -165,7 +167,7 @@ class Peer:
 
         env = dict(os.environ)
         if self.name == "edgeguard":
-            cmd = edgeguard_command(self.binary, port, upstream_port, values, conf, tls, unix)
+            cmd = edgeguard_command(self.binary, port, upstream_port, values, conf, tls, unix) + self.args
             env["EDGEGUARD_LOG"] = "warn"
         elif self.name == "nginx":
             cmd = [self.binary, "-c", str(render("nginx.conf", "nginx.conf")), "-p", str(conf)]

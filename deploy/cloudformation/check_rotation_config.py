@@ -125,7 +125,8 @@ def check_proxy_environment(template, names, proxy):
     sidecar = next(c for c in containers if c["Name"] == "edgeguard-proxy")
     # Over loopback TCP enforcing, and over the Unix socket of AppSocket in report mode.
     for socket, mode in ((False, "enforce"), (True, "report")):
-        names = dict(names, AppPort="8080", HealthPath="/healthz", AppSocket="app.sock", ProxyMode=mode)
+        names = dict(names, AppPort="8080", HealthPath="/healthz", AppSocket="app.sock", ProxyMode=mode,
+                     ProxyH1FastPath="on" if socket else "off")
         conditions = {"UseAppSocket": socket}
         env = {e["Name"]: evaluate(e["Value"], conditions, names) for e in sidecar["Environment"]}
         env["EDGEGUARD_CHECK_CONFIG"] = "true"

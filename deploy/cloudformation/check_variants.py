@@ -82,6 +82,7 @@ OPTIONAL_ON = {
     "AppSocket": "app.sock",
     # Adoption: the sidecars in report mode, paging after three days of it.
     "ProxyMode": "report",
+    "ProxyH1FastPath": "off",
     # The WAF rule and the listener rule both.
     "Acceptor": "both",
     "ReportModeAlarmDays": "3",
@@ -349,6 +350,10 @@ def check(rendered, params, problems, name):
     mode = env_of("edgeguard-proxy").get("EDGEGUARD_MODE")
     if mode != params.get("ProxyMode", "enforce"):
         fail(f"the sidecars run in mode {mode!r}, not ProxyMode's {params.get('ProxyMode', 'enforce')!r}")
+    # The fast path's switch is the parameter's: off without a new image.
+    fast = env_of("edgeguard-proxy").get("EDGEGUARD_H1_FAST_PATH")
+    if fast != params.get("ProxyH1FastPath", "on"):
+        fail(f"the sidecars' HTTP/1.1 fast path is {fast!r}, not ProxyH1FastPath's {params.get('ProxyH1FastPath', 'on')!r}")
     if "{" + f"{namespace},Reason,Edge" + "}" not in body or "NotEnforcing" not in body:
         fail("the dashboard does not show rejected (reported) requests by reason and edge and NotEnforcing")
     not_enforcing = [r["Properties"] for r in res.values() if r["Type"] == "AWS::CloudWatch::Alarm"

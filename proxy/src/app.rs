@@ -177,6 +177,8 @@ impl Stack {
                 header_read_timeout: config.header_read_timeout,
                 max_header_bytes: config.max_header_bytes,
                 tls_handshake_timeout: config.tls_handshake_timeout,
+                // Report mode logs what it reads of hyper's request: hyper's path only.
+                h1_fast_path: config.h1_fast_path && !reporting,
             }),
             slots: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: CancellationToken::new(),

@@ -139,14 +139,19 @@ impl AcceptedSet {
 
     /// The request rule: exactly one field, equal to an accepted value.
     pub fn check(&self, headers: &HeaderMap, name: &HeaderName) -> Verdict<'_> {
-        let mut fields = headers.get_all(name).iter();
-        let Some(value) = fields.next() else {
+        self.check_values(headers.get_all(name).iter().map(|v| v.as_bytes()))
+    }
+
+    /// [`AcceptedSet::check`] over the values of the header's fields, however they were
+    /// found (the HTTP/1.1 fast path reads them off the wire: `h1`).
+    pub fn check_values<'v>(&self, mut values: impl Iterator<Item = &'v [u8]>) -> Verdict<'_> {
+        let Some(value) = values.next() else {
             return Verdict::Rejected(Rejection::Missing);
         };
-        if fields.next().is_some() {
+        if values.next().is_some() {
             return Verdict::Rejected(Rejection::Duplicate);
         }
-        match self.find(value.as_bytes()) {
+        match self.find(value) {
             Some(accepted) => Verdict::Accepted(accepted),
             None => Verdict::Rejected(Rejection::Mismatch),
         }

@@ -56,6 +56,8 @@ pub struct Config {
     pub header: HeaderName,
     /// Report mode forwards what enforcing would refuse (adoption).
     pub mode: Mode,
+    /// The HTTP/1.1 fast path (`h1`) serves what it can.
+    pub h1_fast_path: bool,
     pub secret_source: SourceSpec,
     pub refresh_interval: Duration,
     pub health_paths: Vec<String>,
@@ -181,6 +183,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
         r.parse(env::UPSTREAM, &cli.upstream, parse_upstream);
     let header = r.parse(env::HEADER, &cli.header, parse_header);
     let mode = r.parse(env::MODE, &cli.mode, Mode::parse);
+    let h1_fast_path = r.parse(env::H1_FAST_PATH, &cli.h1_fast_path, on_off);
     let secret_source = match r.raw(env::SECRET_SOURCE, &cli.secret_source) {
         None => {
             r.error(
@@ -301,6 +304,7 @@ pub fn load(cli: &Cli, env: &dyn Env) -> Result<Config, ConfigErrors> {
             upstream_target,
             header,
             mode,
+            h1_fast_path,
             secret_source,
             refresh_interval,
             health_paths,
@@ -498,4 +502,12 @@ fn parse_health_paths(s: &str) -> Result<Vec<String>, String> {
         paths.push(p.to_owned());
     }
     Ok(paths)
+}
+
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("\"{other}\" is neither on nor off")),
+    }
 }

@@ -69,11 +69,27 @@ impl Clues {
         match name {
             "x-amz-cf-id" => self.cloudfront = true,
             "x-amzn-apigateway-api-id" => self.apigateway = true,
-            "via" if !self.via_seen => {
-                self.via_seen = true;
-                self.cloudfront |= ends_with_ignore_case(value.as_bytes(), b"(cloudfront)");
-            }
+            "via" => self.via(value.as_bytes()),
             _ => {}
+        }
+    }
+
+    /// [`Clues::see`] for a field as it came off the wire (`name` in any case): the
+    /// HTTP/1.1 fast path's (`h1`).
+    pub fn see_raw(&mut self, name: &[u8], value: &[u8]) {
+        // Only three names matter; their lengths tell them apart before any comparison.
+        match name.len() {
+            11 if name.eq_ignore_ascii_case(b"x-amz-cf-id") => self.cloudfront = true,
+            24 if name.eq_ignore_ascii_case(b"x-amzn-apigateway-api-id") => self.apigateway = true,
+            3 if name.eq_ignore_ascii_case(b"via") => self.via(value),
+            _ => {}
+        }
+    }
+
+    fn via(&mut self, value: &[u8]) {
+        if !self.via_seen {
+            self.via_seen = true;
+            self.cloudfront |= ends_with_ignore_case(value, b"(cloudfront)");
         }
     }
 
@@ -136,6 +152,40 @@ mod tests {
         let mut reversed = through_cloudfront;
         reversed.reverse();
         assert_eq!(edge(&reversed), Edge::ApiGateway);
+    }
+
+    #[test]
+    fn raw_fields_in_any_case_tell_the_same_edge() {
+        for pairs in [
+            &[("X-Amz-Cf-Id", "abc==")][..],
+            &[
+                ("VIA", "1.1 d111.cloudfront.net (CloudFront)"),
+                ("via", "1.1 x"),
+            ],
+            &[
+                ("via", "1.1 x"),
+                ("Via", "1.1 d111.cloudfront.net (CloudFront)"),
+            ],
+            &[("X-Amzn-ApiGateway-Api-Id", "a1"), ("x-amz-cf-id", "abc")],
+            &[("x-amzn-trace-id", "Root=1")],
+        ] {
+            let mut raw = Clues::default();
+            for (k, v) in pairs {
+                raw.see_raw(k.as_bytes(), v.as_bytes());
+            }
+            let lower: Vec<(String, &str)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), *v))
+                .collect();
+            let mut h = HeaderMap::new();
+            for (k, v) in &lower {
+                h.append(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            assert_eq!(raw.edge(), Edge::of(&h), "{pairs:?}");
+        }
     }
 
     #[test]

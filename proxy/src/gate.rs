@@ -90,6 +90,10 @@ impl Gate {
         &self.0.upstream
     }
 
+    pub fn config(&self) -> &GateConfig {
+        &self.0.config
+    }
+
     /// Handles one request of the connection `conn`: decides, strips, forwards and
     /// records. The connection stays busy until the response body has been sent.
     /// A malformed request's answer carries [`Malformed`] in its extensions (HTTP/2
@@ -105,15 +109,11 @@ impl Gate {
         let (outcome, response) = match self.decide(&req) {
             Decision::Reject => (
                 Outcome::Rejected,
-                fixed(StatusCode::FORBIDDEN, "forbidden\n", busy),
+                fixed(StatusCode::FORBIDDEN, FORBIDDEN, busy),
             ),
             Decision::Unavailable => (
                 Outcome::Unavailable,
-                fixed(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "no accepted secret loaded\n",
-                    busy,
-                ),
+                fixed(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE, busy),
             ),
             Decision::Malformed(why) => {
                 tracing::debug!(reason = why.as_str(), "malformed request not forwarded");
@@ -258,16 +258,24 @@ fn fixed(status: StatusCode, text: &'static str, busy: BusyGuard) -> Response<Pr
 }
 
 fn upstream_failure(failure: UpstreamFailure, busy: BusyGuard) -> Response<ProxyBody> {
+    let (status, text) = failure_answer(failure);
+    fixed(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+        text,
+        busy,
+    )
+}
+
+/// The answers of the proxy's own, the same on hyper's path and the fast path (`h1`).
+pub(crate) const FORBIDDEN: &str = "forbidden\n";
+pub(crate) const UNAVAILABLE: &str = "no accepted secret loaded\n";
+
+/// The status and text of the answer to a failed exchange.
+pub(crate) fn failure_answer(failure: UpstreamFailure) -> (u16, &'static str) {
     match failure {
-        UpstreamFailure::Timeout => {
-            fixed(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n", busy)
-        }
-        UpstreamFailure::Connect => fixed(StatusCode::BAD_GATEWAY, "upstream unreachable\n", busy),
-        UpstreamFailure::Other => fixed(StatusCode::BAD_GATEWAY, "upstream failed\n", busy),
-        UpstreamFailure::Malformed => fixed(
-            StatusCode::BAD_GATEWAY,
-            "upstream response malformed\n",
-            busy,
-        ),
+        UpstreamFailure::Timeout => (504, "upstream timed out\n"),
+        UpstreamFailure::Connect => (502, "upstream unreachable\n"),
+        UpstreamFailure::Other => (502, "upstream failed\n"),
+        UpstreamFailure::Malformed => (502, "upstream response malformed\n"),
     }
 }

@@ -27,8 +27,10 @@ use crate::body::RequestBody;
 use crate::conn::ConnCtx;
 use crate::conn_clock::{self, ConnClock, Expired, TimedIo};
 use crate::gate::Gate;
+use crate::h1;
 use crate::h2_server::H2Conn;
 use crate::paired::Driver;
+use crate::replay::Replayed;
 use crate::sniff::sniff;
 use crate::upgrade;
 
@@ -39,6 +41,8 @@ pub struct ConnLimits {
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
     pub tls_handshake_timeout: Duration,
+    /// HTTP/1.1 connections start on the fast path (`h1`).
+    pub h1_fast_path: bool,
 }
 
 /// What one listener serves with.
@@ -191,7 +195,7 @@ where
     let (conn_ctx, mut driver) = ConnCtx::new(h2, ctx.gate.upstream());
     let conn_ctx = Arc::new(conn_ctx);
     let clock = conn_ctx.clock();
-    let io = TimedIo::new(io, clock.clone());
+    let mut io = TimedIo::new(io, clock.clone());
     let limits = &ctx.limits;
     let ended = if h2 {
         // Boxed: an HTTP/2 connection's state is several times an HTTP/1.1 one's, and
@@ -215,6 +219,32 @@ where
         })
         .await
     } else {
+        // The fast path first; hyper from the first request it leaves (with the bytes
+        // already read), or for everything when it is off.
+        let rest = if limits.h1_fast_path {
+            let fast = h1::serve(
+                &mut io,
+                &ctx.gate,
+                &conn_ctx,
+                limits.max_header_bytes,
+                shutdown,
+            );
+            let watchdog =
+                conn_clock::watch(clock, limits.idle_timeout, limits.header_read_timeout);
+            tokio::select! {
+                ended = fast => match ended {
+                    h1::Ended::Closed => return,
+                    h1::Ended::Hyper(rest) => rest,
+                },
+                expired = watchdog => {
+                    timed_out(ctx, expired);
+                    return;
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let io = Replayed::new(rest, io);
         let service = {
             let (gate, conn_ctx) = (ctx.gate.clone(), conn_ctx.clone());
             service_fn(move |req: Request<Incoming>| {
@@ -294,6 +324,12 @@ where
         }
     };
     let Some(expired) = expired else { return true };
+    timed_out(ctx, expired);
+    false
+}
+
+/// A deadline closes the connection.
+fn timed_out(ctx: &ListenerCtx, expired: Expired) {
     ctx.gate
         .state()
         .metrics
@@ -305,7 +341,6 @@ where
         },
         "closing connection"
     );
-    false
 }
 
 fn log_end<E: Display>(result: Result<(), E>) {

@@ -116,6 +116,7 @@ impl Builder {
         let mut command = Command::new(binary());
         command
             .args(&self.args)
+            .args(fast_path_arg(&self.args))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -294,6 +295,20 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The suites that must hold on both of the proxy's HTTP/1.1 paths run twice (scripts/test):
+/// `EDGEGUARD_TEST_H1_FAST_PATH=on|off` in the test's environment chooses the path of
+/// every proxy it starts that does not choose one itself.
+pub const FAST_PATH_ENV: &str = "EDGEGUARD_TEST_H1_FAST_PATH";
+
+fn fast_path_arg(args: &[String]) -> Vec<String> {
+    match std::env::var(FAST_PATH_ENV) {
+        Ok(value) if !args.iter().any(|a| a == "--h1-fast-path") => {
+            vec!["--h1-fast-path".to_owned(), value]
+        }
+        _ => Vec::new(),
     }
 }
 

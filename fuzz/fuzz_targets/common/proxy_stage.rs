@@ -23,12 +23,24 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Which HTTP/1.1 path a target's proxy serves on when its arguments do not say:
+/// `EDGEGUARD_FUZZ_H1_FAST_PATH=on|off` (scripts/fuzz runs the end-to-end targets on
+/// both), `off` (hyper's) by default.
+pub fn fast_path() -> String {
+    std::env::var("EDGEGUARD_FUZZ_H1_FAST_PATH").unwrap_or_else(|_| "off".into())
+}
+
 /// Serves an enforcing listener in front of `upstream` (`http://…`), configured by the
 /// binary's own parser with `args` besides the upstream and the (unused) secret source,
-/// and [`SECRET`] accepted. Returns the listener's address.
+/// and [`SECRET`] accepted; on the HTTP/1.1 path [`fast_path`] names unless `args` choose.
+/// Returns the listener's address.
 pub async fn serve(upstream: &str, args: &[&str]) -> SocketAddr {
     let mut all = vec!["--upstream", upstream, "--secret-source", "env:EDGEGUARD_FUZZ_UNUSED"];
     all.extend_from_slice(args);
+    let fast = fast_path();
+    if !args.contains(&"--h1-fast-path") {
+        all.extend_from_slice(&["--h1-fast-path", &fast]);
+    }
     let config = config::from_args(&all).unwrap();
     let set = AcceptedSet::new(vec![AcceptedValue::new(
         "current".into(),

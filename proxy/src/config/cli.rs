@@ -71,6 +71,8 @@ pub struct Cli {
     pub log_format: Option<String>,
     #[arg(long, value_name = "MODE")]
     pub mode: Option<String>,
+    #[arg(long, value_name = "on|off")]
+    pub h1_fast_path: Option<String>,
     #[arg(long, value_name = "OUTPUT")]
     pub emf: Option<String>,
     #[arg(long, value_name = "DUR")]

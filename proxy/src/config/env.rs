@@ -71,6 +71,8 @@ keys! {
     HEADER = "--header", "EDGEGUARD_HEADER", edgeguard_secret::header::DEFAULT, "Header injected by the edge";
     /// `enforce`, or `report` while adopting: forward what enforcing would refuse.
     MODE = "--mode", "EDGEGUARD_MODE", "enforce", "enforce: refuse requests without an accepted header (403); report: forward them, count and log who sent them (adoption, docs/adopt.md)";
+    /// `on` or `off`: the HTTP/1.1 fast path (`h1`), hyper for everything when off.
+    H1_FAST_PATH = "--h1-fast-path", "EDGEGUARD_H1_FAST_PATH", "on", "on: serve the common HTTP/1.1 request on the proxy's own HTTP/1.1 (hyper for the rest); off: hyper for everything (docs/performance.md)";
     /// `file:PATH`, `env:VAR` or `secretsmanager:ID` (name or ARN).
     SECRET_SOURCE = "--secret-source", "EDGEGUARD_SECRET_SOURCE", "", "Accepted values: file:PATH (one per line, # comments), env:VAR (comma or newline separated) or secretsmanager:ID (secret name or ARN) [required]";
     /// How often the source (and any TLS certificate file) is read again.

@@ -45,6 +45,7 @@ fn every_flag_has_its_environment_variable() {
         ("EDGEGUARD_UPSTREAM", "http://localhost:3"),
         ("EDGEGUARD_HEADER", "X-Edge-Secret"),
         ("EDGEGUARD_MODE", "report"),
+        ("EDGEGUARD_H1_FAST_PATH", "on"),
         ("EDGEGUARD_SECRET_SOURCE", "env:ORIGIN_SECRET"),
         ("EDGEGUARD_REFRESH_INTERVAL", "5s"),
         ("EDGEGUARD_HEALTH_PATH", "/healthz, /ping"),
@@ -78,6 +79,7 @@ fn every_flag_has_its_environment_variable() {
     assert_eq!(c.upstream_authority.as_str(), "localhost:3");
     assert_eq!(c.header.as_str(), "x-edge-secret");
     assert_eq!(c.mode, crate::report::Mode::Report);
+    assert!(c.h1_fast_path);
     assert_eq!(c.secret_source, SourceSpec::Env("ORIGIN_SECRET".into()));
     assert_eq!(c.refresh_interval, Duration::from_secs(5));
     assert_eq!(c.health_paths, ["/healthz", "/ping"]);
@@ -176,6 +178,20 @@ fn the_mode_is_enforce_unless_report_is_asked_for() {
         let errors = load(&cli(&["--mode", bad]), &env(&base)).unwrap_err();
         let keys: Vec<&str> = errors.0.iter().map(|e| e.key.flag).collect();
         assert_eq!(keys, ["--mode"], "{bad:?}");
+    }
+}
+
+#[test]
+fn the_fast_path_switch_is_on_or_off_and_nothing_else() {
+    let base = [("EDGEGUARD_SECRET_SOURCE", "env:X")];
+    let on = load(&cli(&["--h1-fast-path", "on"]), &env(&base)).unwrap();
+    assert!(on.h1_fast_path);
+    let off = load(&cli(&["--h1-fast-path", "off"]), &env(&base)).unwrap();
+    assert!(!off.h1_fast_path);
+    for bad in ["true", "ON", "1", ""] {
+        let errors = load(&cli(&["--h1-fast-path", bad]), &env(&base)).unwrap_err();
+        let keys: Vec<&str> = errors.0.iter().map(|e| e.key.flag).collect();
+        assert_eq!(keys, ["--h1-fast-path"], "{bad:?}");
     }
 }
 

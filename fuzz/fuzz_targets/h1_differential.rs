@@ -1,0 +1,126 @@
+//! The HTTP/1.1 fast path against hyper's: the same bytes, on one connection, into a proxy
+//! on each path (`--h1-fast-path on` and `off`, the binary's own stack each, in front of
+//! an upstream that records what reaches it). The app must get the same requests: the
+//! same method, target, fields (each name's values in order; names compared as hyper
+//! gives them, lower-case), body, and whether the body came whole; and the client the same
+//! answers (their statuses, in order), so a refusal is the same refusal.
+#![no_main]
+
+#[path = "common/proxy_stage.rs"]
+mod proxy_stage;
+#[path = "common/recorder.rs"]
+mod recorder;
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use recorder::{Recorder, Seen};
+use tokio::runtime::Runtime;
+
+struct Stage {
+    runtime: Runtime,
+    fast: Recorder,
+    hyper: Recorder,
+}
+
+static STAGE: LazyLock<Stage> = LazyLock::new(|| {
+    let runtime = proxy_stage::runtime();
+    let (fast, hyper) = runtime.block_on(async {
+        (
+            Recorder::start(&["--h1-fast-path", "on"]).await,
+            Recorder::start(&["--h1-fast-path", "off"]).await,
+        )
+    });
+    Stage {
+        runtime,
+        fast,
+        hyper,
+    }
+});
+
+/// A request as the app got it, in a form two paths can be compared by.
+#[derive(Debug, PartialEq, Eq)]
+struct AtApp {
+    method: String,
+    target: String,
+    fields: BTreeMap<String, Vec<Vec<u8>>>,
+    body: Vec<u8>,
+    complete: bool,
+    trailers: bool,
+}
+
+fn at_app(seen: &[Seen]) -> Vec<AtApp> {
+    seen.iter()
+        .map(|s| {
+            let mut fields: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+            for (name, value) in &s.headers {
+                fields
+                    .entry(name.as_str().to_owned())
+                    .or_default()
+                    .push(value.as_bytes().to_vec());
+            }
+            AtApp {
+                method: s.method.to_string(),
+                target: s.target.clone(),
+                fields,
+                body: s.body.clone(),
+                complete: s.complete,
+                trailers: s.trailers.is_some(),
+            }
+        })
+        .collect()
+}
+
+/// The statuses of the responses in `bytes`, in order, as far as they can be followed.
+fn statuses(mut bytes: &[u8]) -> Vec<u16> {
+    let mut out = Vec::new();
+    loop {
+        let mut fields = [httparse::EMPTY_HEADER; 64];
+        let mut res = httparse::Response::new(&mut fields);
+        let Ok(httparse::Status::Complete(head)) = res.parse(bytes) else {
+            return out;
+        };
+        let code = res.code.unwrap_or_default();
+        out.push(code);
+        let mut length = 0usize;
+        let mut chunked = false;
+        for f in res.headers.iter() {
+            if f.name.eq_ignore_ascii_case("content-length") {
+                length = std::str::from_utf8(f.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+            } else if f.name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = true;
+            }
+        }
+        bytes = &bytes[head..];
+        if chunked {
+            // The proxies' own answers and the upstream's are never chunked here.
+            return out;
+        }
+        if (100..200).contains(&code) || code == 204 || code == 304 {
+            length = 0;
+        }
+        bytes = &bytes[length.min(bytes.len())..];
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let stage = &*STAGE;
+    let (fast_answers, hyper_answers) = stage.runtime.block_on(async {
+        (stage.fast.run(data).await, stage.hyper.run(data).await)
+    });
+    let fast = at_app(&stage.fast.seen());
+    let hyper = at_app(&stage.hyper.seen());
+    assert_eq!(
+        fast, hyper,
+        "the app got different requests from the fast path (left) and hyper's (right)"
+    );
+    assert_eq!(
+        statuses(&fast_answers),
+        statuses(&hyper_answers),
+        "the client got different answers from the fast path (left) and hyper's (right)"
+    );
+});
