@@ -88,6 +88,8 @@ pub struct Metrics {
     connections_open: [Gauge; 2],
     connections_total: [Counter; 2],
     connection_timeouts: [Counter; 2],
+    /// Connections the HTTP/1.1 fast path handed to hyper.
+    h1_handovers: [Counter; 2],
     /// success, error
     tls_reload: [Counter; 2],
     /// Accepted requests per (version id, label) and edge; written when a set loads.
@@ -214,6 +216,12 @@ impl Default for Metrics {
             "Connections closed by the idle or header-read timeout",
             listeners(),
         );
+        let h1_handovers = handles(
+            &mut r,
+            "edgeguard_h1_handovers",
+            "Client connections the HTTP/1.1 fast path handed to hyper at a request it does not serve",
+            listeners(),
+        );
         let results = || ["success", "error"].map(|result| ResultLabel { result });
         let tls_reload = handles(
             &mut r,
@@ -261,6 +269,7 @@ impl Default for Metrics {
             connections_open,
             connections_total,
             connection_timeouts,
+            h1_handovers,
             tls_reload,
             accepted,
         }
@@ -310,6 +319,11 @@ impl Metrics {
 
     pub fn connection_timed_out(&self, listener: ListenerKind) {
         self.connection_timeouts[index(&ListenerKind::ALL, listener)].inc();
+    }
+
+    /// The fast path handed a connection to hyper (`h1`).
+    pub fn h1_handover(&self, listener: ListenerKind) {
+        self.h1_handovers[index(&ListenerKind::ALL, listener)].inc();
     }
 
     pub fn tls_reloaded(&self, ok: bool) {

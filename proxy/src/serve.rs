@@ -259,6 +259,10 @@ where
         http.keep_alive(true)
             // Our own clock keeps the idle and header-read deadlines (see conn_clock).
             .header_read_timeout(None)
+            // A client that closes its sending side after its requests still gets their
+            // answers (the fast path answers what it has read, too); by default hyper
+            // drops the connection at the end of the input, answers in flight included.
+            .half_close(true)
             .max_header_size(limits.max_header_bytes);
         let conn = http
             .serve_connection(TokioIo::new(io), service)

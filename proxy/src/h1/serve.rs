@@ -43,6 +43,7 @@ where
                     Parsed::Ready(plan) => break plan,
                     Parsed::Hyper(why) => {
                         tracing::debug!(?why, "request served by hyper");
+                        metrics.h1_handover(listener);
                         return Ended::Hyper(std::mem::take(&mut sides.client_buf).into_rest());
                     }
                     Parsed::Partial => {}
