@@ -1,9 +1,16 @@
 //! The HTTP/1.1 fast path against hyper's: the same bytes, on one connection, into a proxy
 //! on each path (`--h1-fast-path on` and `off`, the binary's own stack each, in front of
-//! an upstream that records what reaches it). The app must get the same requests: the
-//! same method, target, fields (each name's values in order; names compared as hyper
-//! gives them, lower-case), body, and whether the body came whole; and the client the same
-//! answers (their statuses, in order), so a refusal is the same refusal.
+//! an upstream that records what reaches it). The app must get the same complete requests:
+//! the same method, target, fields (each name's values in order; names compared as hyper
+//! gives them, lower-case) and body; and the client the same answers (their statuses, in
+//! order), so a refusal is the same refusal.
+//!
+//! What the end of the input cuts off is not compared: a request whose body the input does
+//! not finish may reach the app (never complete: `request_gate`) or not, and be answered
+//! (502, or 400 for a head cut short) or not, depending on how far its exchange got when the
+//! end arrived, on either path (hyper's own forwarding differs so from run to run). So
+//! incomplete requests are left out, and one answer of 400 or 502 more at the end of one
+//! side's answers is allowed.
 #![no_main]
 
 #[path = "common/proxy_stage.rs"]
@@ -46,26 +53,32 @@ struct AtApp {
     target: String,
     fields: BTreeMap<String, Vec<Vec<u8>>>,
     body: Vec<u8>,
-    complete: bool,
     trailers: bool,
 }
 
-fn at_app(seen: &[Seen]) -> Vec<AtApp> {
+/// `upstream`: the recorder's address, which a request without an authority gets as its
+/// `Host` (HTTP/1.0): each path's upstream has its own port, so it is compared as a name.
+fn at_app(seen: &[Seen], upstream: &str) -> Vec<AtApp> {
     seen.iter()
+        .filter(|s| s.complete)
         .map(|s| {
             let mut fields: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
             for (name, value) in &s.headers {
-                fields
-                    .entry(name.as_str().to_owned())
-                    .or_default()
-                    .push(value.as_bytes().to_vec());
+                // Only `Host`: a client may send either address in any field (the fuzzer
+                // learns them from this very comparison).
+                let value = match value.as_bytes() {
+                    v if name == http::header::HOST && v == upstream.as_bytes() => {
+                        b"(the upstream)".to_vec()
+                    }
+                    v => v.to_vec(),
+                };
+                fields.entry(name.as_str().to_owned()).or_default().push(value);
             }
             AtApp {
                 method: s.method.to_string(),
                 target: s.target.clone(),
                 fields,
                 body: s.body.clone(),
-                complete: s.complete,
                 trailers: s.trailers.is_some(),
             }
         })
@@ -112,15 +125,23 @@ fuzz_target!(|data: &[u8]| {
     let (fast_answers, hyper_answers) = stage.runtime.block_on(async {
         (stage.fast.run(data).await, stage.hyper.run(data).await)
     });
-    let fast = at_app(&stage.fast.seen());
-    let hyper = at_app(&stage.hyper.seen());
+    let fast = at_app(&stage.fast.seen(), &stage.fast.upstream.to_string());
+    let hyper = at_app(&stage.hyper.seen(), &stage.hyper.upstream.to_string());
     assert_eq!(
         fast, hyper,
         "the app got different requests from the fast path (left) and hyper's (right)"
     );
+    let (mut fast, mut hyper) = (statuses(&fast_answers), statuses(&hyper_answers));
+    // One answer more at the end, to a request the end of the input cut off.
+    let cut_off = |longer: &mut Vec<u16>, shorter: &[u16]| {
+        if longer.len() == shorter.len() + 1 && matches!(longer.last(), Some(400 | 502)) {
+            longer.pop();
+        }
+    };
+    cut_off(&mut fast, &hyper);
+    cut_off(&mut hyper, &fast);
     assert_eq!(
-        statuses(&fast_answers),
-        statuses(&hyper_answers),
+        fast, hyper,
         "the client got different answers from the fast path (left) and hyper's (right)"
     );
 });
