@@ -113,7 +113,9 @@ fn statuses(mut bytes: &[u8]) -> Vec<u16> {
             // The proxies' own answers and the upstream's are never chunked here.
             return out;
         }
-        if (100..200).contains(&code) || code == 204 || code == 304 {
+        // An answer to HEAD has no body whatever its length says: the next answer follows
+        // at once (no body here starts like a head).
+        if (100..200).contains(&code) || code == 204 || code == 304 || bytes.starts_with(b"HTTP/1.") {
             length = 0;
         }
         bytes = &bytes[length.min(bytes.len())..];

@@ -153,3 +153,25 @@ async fn no_smuggling_class_gets_a_request_past_the_check() {
         "what reached the app"
     );
 }
+
+/// A body after the proxy's own answer to HEAD would be read by the client (an ALB) as the
+/// start of the next answer: every later response on the connection would be out of step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_to_head_has_no_body_so_the_next_answer_follows_it() {
+    let f = Fixture::start(|b| b).await;
+    let s = format!("x-origin-verify: {}", f.a);
+    let bytes = format!(
+        "HEAD /refused HTTP/1.1\r\nHost: app.example.com\r\nx-origin-verify: wrong\r\n\r\nGET /next HTTP/1.1\r\nHost: app.example.com\r\n{s}\r\nConnection: close\r\n\r\n"
+    );
+    let mut stream = TcpStream::connect(f.proxy.enforcing()).await.unwrap();
+    stream.write_all(bytes.as_bytes()).await.unwrap();
+    let mut data = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut data))
+        .await
+        .expect("the proxy closes within 20 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&data);
+    let (first, rest) = text.split_once("\r\n\r\n").expect("a head");
+    assert!(first.starts_with("HTTP/1.1 403"), "{text}");
+    assert!(rest.starts_with("HTTP/1.1 200"), "{text}");
+}

@@ -85,7 +85,15 @@ where
                         metrics.upstream_error(failure);
                         let (status, text) = gate::failure_answer(failure);
                         let close = !body_read || plan.request.close || shutdown.is_cancelled();
-                        let sent = answer(client, &mut sides.out, status, text, close).await;
+                        let sent = answer(
+                            client,
+                            &mut sides.out,
+                            status,
+                            text,
+                            close,
+                            plan.head_method,
+                        )
+                        .await;
                         (outcome, sent && !close)
                     }
                     Err(Failed::Abort) => (outcome, false),
@@ -104,7 +112,15 @@ where
                     sides.client_buf.consume(body as usize);
                 }
                 let close = !here || plan.request.close || shutdown.is_cancelled();
-                let sent = answer(client, &mut sides.out, status, text, close).await;
+                let sent = answer(
+                    client,
+                    &mut sides.out,
+                    status,
+                    text,
+                    close,
+                    plan.head_method,
+                )
+                .await;
                 (outcome, sent && !close)
             }
         };
@@ -117,13 +133,15 @@ where
     }
 }
 
-/// A fixed plain-text answer of the proxy's own (`gate`'s texts).
+/// A fixed plain-text answer of the proxy's own (`gate`'s texts); to HEAD, its head alone
+/// (RFC 9110 §9.3.2), with the length the body would have.
 async fn answer<C: AsyncWrite + Unpin>(
     client: &mut C,
     out: &mut Vec<u8>,
     status: u16,
     text: &str,
     close: bool,
+    head_method: bool,
 ) -> bool {
     out.clear();
     out.extend_from_slice(match status {
@@ -139,7 +157,9 @@ async fn answer<C: AsyncWrite + Unpin>(
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(text.as_bytes());
+    if !head_method {
+        out.extend_from_slice(text.as_bytes());
+    }
     client.write_all(out).await.is_ok()
 }
 
