@@ -17,6 +17,7 @@ use crate::config::env::Env;
 use crate::config::{Config, SourceSpec};
 use crate::forward::{Upstream, UpstreamConfig};
 use crate::gate::{Gate, GateConfig};
+use crate::h1;
 use crate::labels::ListenerKind;
 use crate::report::Mode;
 use crate::secrets::secretsmanager::{self, SecretsManagerSource};
@@ -144,6 +145,8 @@ pub struct Stack {
     upstream: Upstream,
     gate_config: Arc<GateConfig>,
     limits: Arc<ConnLimits>,
+    /// The HTTP/1.1 fast path's shared app connections (`h1`).
+    fast_pool: Arc<h1::Pool>,
     /// `--max-connections`, shared by the listeners.
     slots: Arc<Semaphore>,
     /// Cancelled to stop accepting and drain.
@@ -180,6 +183,7 @@ impl Stack {
                 // Report mode logs what it reads of hyper's request: hyper's path only.
                 h1_fast_path: config.h1_fast_path && !reporting,
             }),
+            fast_pool: Arc::new(h1::Pool::new(config.upstream_pool_idle_timeout)),
             slots: Arc::new(Semaphore::new(config.max_connections)),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -203,6 +207,7 @@ impl Stack {
             ),
             limits: self.limits.clone(),
             tls,
+            fast_pool: self.fast_pool.clone(),
         };
         tokio::spawn(serve::serve(
             listener,

@@ -3,7 +3,6 @@
 //! (`streams`); everything else over a shared pool of keep-alive connections. Hop-by-hop
 //! fields are `fields`' business.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::{HOST, HeaderValue, TRANSFER_ENCODING};
@@ -17,7 +16,6 @@ use crate::body::RequestBody;
 use crate::connect::{Connector, Target};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::h1;
 use crate::paired::{Paired, PairedError};
 use crate::relay;
 use crate::streams::Streams;
@@ -48,8 +46,6 @@ pub struct Upstream {
     authority: Authority,
     timeout: Duration,
     pool_idle_timeout: Duration,
-    /// The HTTP/1.1 fast path's shared connections (`h1`).
-    fast_pool: Arc<h1::Pool>,
 }
 
 impl Upstream {
@@ -80,13 +76,7 @@ impl Upstream {
             authority: config.authority.clone(),
             timeout: config.timeout,
             pool_idle_timeout: config.pool_idle_timeout,
-            fast_pool: Arc::new(h1::Pool::new(config.pool_idle_timeout)),
         }
-    }
-
-    /// The HTTP/1.1 fast path's shared connections.
-    pub(crate) fn fast_pool(&self) -> &Arc<h1::Pool> {
-        &self.fast_pool
     }
 
     /// What opens connections to the app (the fast path's own: `h1`).

@@ -52,6 +52,9 @@ pub struct ListenerCtx {
     pub limits: Arc<ConnLimits>,
     /// `Some` for HTTPS.
     pub tls: Option<TlsAcceptor>,
+    /// The HTTP/1.1 fast path's shared app connections (`h1::Pool`), one for every
+    /// listener, as hyper's pool is the `Upstream`'s.
+    pub fast_pool: Arc<h1::Pool>,
 }
 
 impl std::fmt::Debug for ListenerCtx {
@@ -225,6 +228,7 @@ where
             let fast = h1::serve(
                 &mut io,
                 &ctx.gate,
+                &ctx.fast_pool,
                 &conn_ctx,
                 limits.max_header_bytes,
                 shutdown,

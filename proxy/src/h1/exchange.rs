@@ -3,6 +3,7 @@
 //! back through `response`, and its body relayed by its framing.
 
 use std::io;
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
@@ -13,6 +14,7 @@ use crate::forward::{Upstream, UpstreamFailure};
 use super::app_conn::AppConn;
 use super::app_timer::AppTimer;
 use super::buf::Buf;
+use super::pool::Pool;
 use super::request::Plan;
 use super::response::{self, Framing, Parsed};
 
@@ -70,14 +72,16 @@ impl Sides {
 }
 
 /// Forwards the request whose head `sides.out` holds and relays the response. True when
-/// the client connection can carry another request.
+/// the client connection can carry another request; with when the response head was
+/// ready to go to the client (what the request duration measures, as on hyper's path).
 pub(super) async fn exchange<C>(
     client: &mut C,
     sides: &mut Sides,
     plan: &Plan,
     upstream: &Upstream,
+    pool: &Arc<Pool>,
     shutdown: &CancellationToken,
-) -> Result<bool, Failed>
+) -> Result<(bool, Instant), Failed>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
@@ -101,7 +105,6 @@ where
     }
     let own = !plan.request.close && sides.keep_alive_requests >= 2;
     let max_idle = upstream.pool_idle_timeout();
-    let pool = upstream.fast_pool();
     let (head, mut app) = loop {
         let kept = match own {
             true => sides
@@ -156,6 +159,7 @@ where
             }
         }
     };
+    let head_at = Instant::now();
     let relayed = relay_body(client, &mut app, &mut sides.out, head.framing).await;
     if relayed.is_ok() && !head.app_closes {
         app.done();
@@ -165,7 +169,7 @@ where
         }
     }
     relayed.map_err(|_| Failed::Abort)?;
-    Ok(!head.client_closes)
+    Ok((!head.client_closes, head_at))
 }
 
 /// Why a request did not get a relayable response head.

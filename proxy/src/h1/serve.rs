@@ -6,10 +6,13 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::Arc;
+
 use crate::conn::ConnCtx;
 use crate::gate::{self, Gate, Outcome};
 
 use super::exchange::{Failed, Sides, exchange};
+use super::pool::Pool;
 use super::request::{self, Action, Parsed};
 
 /// How the fast path left a connection.
@@ -26,6 +29,7 @@ pub enum Ended {
 pub async fn serve<C>(
     client: &mut C,
     gate: &Gate,
+    pool: &Arc<Pool>,
     conn: &ConnCtx,
     max_head: usize,
     shutdown: &CancellationToken,
@@ -76,11 +80,16 @@ where
         let start = Instant::now();
         let busy = conn.busy();
         sides.client_buf.consume(plan.head_len);
+        // The duration is to the response head, as on hyper's path.
+        let mut head_at = None;
         let (outcome, keep) = match plan.action {
             Action::Forward(outcome) => {
                 let upstream = gate.upstream();
-                match exchange(client, &mut sides, &plan, upstream, shutdown).await {
-                    Ok(keep) => (outcome, keep),
+                match exchange(client, &mut sides, &plan, upstream, pool, shutdown).await {
+                    Ok((keep, at)) => {
+                        head_at = Some(at);
+                        (outcome, keep)
+                    }
                     Err(Failed::Before(failure, body_read)) => {
                         metrics.upstream_error(failure);
                         let (status, text) = gate::failure_answer(failure);
@@ -124,7 +133,8 @@ where
                 (outcome, sent && !close)
             }
         };
-        metrics.request(listener, outcome, start.elapsed());
+        let elapsed = head_at.unwrap_or_else(Instant::now).duration_since(start);
+        metrics.request(listener, outcome, elapsed);
         drop(busy);
         if !keep {
             let _ = client.shutdown().await;
