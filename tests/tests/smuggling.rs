@@ -11,18 +11,26 @@ use edgeguard_tests::fixture::Fixture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Sends `bytes`, closes the sending side, and returns the statuses of the answers, in
-/// order (the bodies here never hold `HTTP/1.1 `).
-async fn statuses(f: &Fixture, bytes: &[u8]) -> Vec<u16> {
+/// Sends `bytes` on a new connection (then closes its sending side when `half_close`) and
+/// returns everything the proxy answers until it closes.
+async fn answers(f: &Fixture, bytes: &[u8], half_close: bool) -> String {
     let mut stream = TcpStream::connect(f.proxy.enforcing()).await.unwrap();
     stream.write_all(bytes).await.unwrap();
-    stream.shutdown().await.unwrap();
+    if half_close {
+        stream.shutdown().await.unwrap();
+    }
     let mut data = Vec::new();
     tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut data))
         .await
         .expect("the proxy closes within 20 s")
         .expect("read");
-    let text = String::from_utf8_lossy(&data);
+    String::from_utf8_lossy(&data).into_owned()
+}
+
+/// The statuses of the answers to `bytes`, in order (the bodies here never hold
+/// `HTTP/1.1 `).
+async fn statuses(f: &Fixture, bytes: &[u8]) -> Vec<u16> {
+    let text = answers(f, bytes, true).await;
     text.match_indices("HTTP/1.1 ")
         .filter_map(|(i, _)| text.get(i + 9..i + 12)?.parse().ok())
         .collect()
@@ -163,14 +171,7 @@ async fn an_answer_to_head_has_no_body_so_the_next_answer_follows_it() {
     let bytes = format!(
         "HEAD /refused HTTP/1.1\r\nHost: app.example.com\r\nx-origin-verify: wrong\r\n\r\nGET /next HTTP/1.1\r\nHost: app.example.com\r\n{s}\r\nConnection: close\r\n\r\n"
     );
-    let mut stream = TcpStream::connect(f.proxy.enforcing()).await.unwrap();
-    stream.write_all(bytes.as_bytes()).await.unwrap();
-    let mut data = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut data))
-        .await
-        .expect("the proxy closes within 20 s")
-        .expect("read");
-    let text = String::from_utf8_lossy(&data);
+    let text = answers(&f, bytes.as_bytes(), false).await;
     let (first, rest) = text.split_once("\r\n\r\n").expect("a head");
     assert!(first.starts_with("HTTP/1.1 403"), "{text}");
     assert!(rest.starts_with("HTTP/1.1 200"), "{text}");

@@ -13,7 +13,7 @@ use crate::gate::{self, Gate, Outcome};
 
 use super::exchange::{Failed, Sides, exchange};
 use super::pool::Pool;
-use super::request::{self, Action, Parsed};
+use super::request::{self, Action, Parsed, Plan};
 
 /// How the fast path left a connection.
 #[derive(Debug)]
@@ -93,17 +93,9 @@ where
                     Err(Failed::Before(failure, body_read)) => {
                         metrics.upstream_error(failure);
                         let (status, text) = gate::failure_answer(failure);
-                        let close = !body_read || plan.request.close || shutdown.is_cancelled();
-                        let sent = answer(
-                            client,
-                            &mut sides.out,
-                            status,
-                            text,
-                            close,
-                            plan.head_method,
-                        )
-                        .await;
-                        (outcome, sent && !close)
+                        let answer = Answer { status, text };
+                        let keep = answer.send(client, &mut sides.out, &plan, body_read, shutdown);
+                        (outcome, keep.await)
                     }
                     Err(Failed::Abort) => (outcome, false),
                 }
@@ -120,17 +112,9 @@ where
                 if here {
                     sides.client_buf.consume(body as usize);
                 }
-                let close = !here || plan.request.close || shutdown.is_cancelled();
-                let sent = answer(
-                    client,
-                    &mut sides.out,
-                    status,
-                    text,
-                    close,
-                    plan.head_method,
-                )
-                .await;
-                (outcome, sent && !close)
+                let answer = Answer { status, text };
+                let keep = answer.send(client, &mut sides.out, &plan, here, shutdown);
+                (outcome, keep.await)
             }
         };
         let elapsed = head_at.unwrap_or_else(Instant::now).duration_since(start);
@@ -143,34 +127,45 @@ where
     }
 }
 
-/// A fixed plain-text answer of the proxy's own (`gate`'s texts); to HEAD, its head alone
-/// (RFC 9110 §9.3.2), with the length the body would have.
-async fn answer<C: AsyncWrite + Unpin>(
-    client: &mut C,
-    out: &mut Vec<u8>,
+/// A fixed plain-text answer of the proxy's own (`gate`'s texts).
+struct Answer {
     status: u16,
-    text: &str,
-    close: bool,
-    head_method: bool,
-) -> bool {
-    out.clear();
-    out.extend_from_slice(match status {
-        403 => b"HTTP/1.1 403 Forbidden\r\n".as_slice(),
-        502 => b"HTTP/1.1 502 Bad Gateway\r\n",
-        503 => b"HTTP/1.1 503 Service Unavailable\r\n",
-        _ => b"HTTP/1.1 504 Gateway Timeout\r\n",
-    });
-    out.extend_from_slice(b"content-type: text/plain; charset=utf-8\r\ncontent-length: ");
-    push_decimal(out, text.len());
-    out.extend_from_slice(b"\r\n");
-    if close {
-        out.extend_from_slice(b"connection: close\r\n");
+    text: &'static str,
+}
+
+impl Answer {
+    /// Sends it; to HEAD, its head alone (RFC 9110 §9.3.2), with the length the body would
+    /// have. The connection ends after it when the request's body was not read whole
+    /// (`body_read`: its end, and so the next request, is unknown), the client asked, or the
+    /// proxy is draining. True when the connection goes on.
+    async fn send<C: AsyncWrite + Unpin>(
+        self,
+        client: &mut C,
+        out: &mut Vec<u8>,
+        plan: &Plan,
+        body_read: bool,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let close = !body_read || plan.request.close || shutdown.is_cancelled();
+        out.clear();
+        out.extend_from_slice(match self.status {
+            403 => b"HTTP/1.1 403 Forbidden\r\n".as_slice(),
+            502 => b"HTTP/1.1 502 Bad Gateway\r\n",
+            503 => b"HTTP/1.1 503 Service Unavailable\r\n",
+            _ => b"HTTP/1.1 504 Gateway Timeout\r\n",
+        });
+        out.extend_from_slice(b"content-type: text/plain; charset=utf-8\r\ncontent-length: ");
+        push_decimal(out, self.text.len());
+        out.extend_from_slice(b"\r\n");
+        if close {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if !plan.head_method {
+            out.extend_from_slice(self.text.as_bytes());
+        }
+        client.write_all(out).await.is_ok() && !close
     }
-    out.extend_from_slice(b"\r\n");
-    if !head_method {
-        out.extend_from_slice(text.as_bytes());
-    }
-    client.write_all(out).await.is_ok()
 }
 
 /// `n` in decimal, without an allocation.
