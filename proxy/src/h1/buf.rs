@@ -5,11 +5,21 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bytes `start..end` of `data` are received and unused.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Buf {
     data: Vec<u8>,
     start: usize,
     end: usize,
+}
+
+/// Lengths only: the bytes are a request's, the secret's field included.
+impl std::fmt::Debug for Buf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buf")
+            .field("held", &self.len())
+            .field("capacity", &self.data.len())
+            .finish()
+    }
 }
 
 impl Buf {
@@ -90,6 +100,18 @@ mod tests {
         }
         seen.extend(buf.into_rest());
         assert_eq!(seen, input);
+    }
+
+    #[test]
+    fn debug_shows_lengths_never_bytes() {
+        let secret = b"kq3Zr0c1T9xW5yPp8N2bVfLmHs7Ud4Ea6GoJiRtYeQw";
+        let buf = Buf {
+            data: secret.to_vec(),
+            start: 0,
+            end: secret.len(),
+        };
+        let shown = format!("{buf:?}");
+        assert_eq!(shown, "Buf { held: 43, capacity: 43 }");
     }
 
     #[test]

@@ -34,7 +34,6 @@ pub(super) enum Failed {
 }
 
 /// The connection's buffers and its app connection, which an exchange reads and writes.
-#[derive(Debug)]
 pub(super) struct Sides {
     /// What the client sent and the fast path has not used yet.
     pub(super) client_buf: Buf,
@@ -45,6 +44,17 @@ pub(super) struct Sides {
     /// Keep-alive requests seen (saturating).
     keep_alive_requests: u32,
     pub(super) timer: AppTimer,
+}
+
+/// Lengths only: `out` holds a request's head or an answer's.
+impl std::fmt::Debug for Sides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sides")
+            .field("client_buf", &self.client_buf)
+            .field("out", &self.out.len())
+            .field("app", &self.app)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sides {
